@@ -1,0 +1,9 @@
+/* conveyor.h - the whole public API of conveyor in one include. */
+#ifndef CONVEYOR_H
+#define CONVEYOR_H
+
+#include "conveyor/version.h"
+#include "conveyor/error.h"
+#include "conveyor/queue.h"
+
+#endif /* CONVEYOR_H */
