@@ -2,11 +2,12 @@
 # test-build.sh KIND - configure, build and run the whole CTest suite in one
 # of the three builds: plain (gcc; unit tests also under valgrind), asan
 # (clang, AddressSanitizer + UBSan), tsan (clang, ThreadSanitizer).
-# Warnings are errors in all of them.
+# Warnings are errors in all of them.  BUILD_ROOT (default build) picks where
+# the build trees go; ONLY=regex runs a subset of the tests (ctest -R).
 set -euo pipefail
 kind=${1:?usage: test-build.sh plain|asan|tsan}
 jobs=${JOBS:-$(nproc)}
-dir=build/test-$kind
+dir=${BUILD_ROOT:-build}/test-$kind
 common=(-DCV_WERROR=ON -DCV_BUILD_TESTS=ON -DCV_BUILD_EXAMPLES=ON)
 case "$kind" in
   plain) cfg=(-DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCV_VALGRIND=ON) ;;
@@ -21,4 +22,4 @@ echo "=== $kind build"
 cmake -S . -B "$dir" "${common[@]}" "${cfg[@]}" >/dev/null
 cmake --build "$dir" -j"$jobs" >/dev/null || cmake --build "$dir" -j1
 cd "$dir"
-ctest -j"$jobs" --output-on-failure --timeout 600
+ctest -j"$jobs" --output-on-failure --timeout 600 ${ONLY:+-R "$ONLY"}
