@@ -5,5 +5,6 @@
 #include "conveyor/version.h"
 #include "conveyor/error.h"
 #include "conveyor/queue.h"
+#include "conveyor/pipeline.h"
 
 #endif /* CONVEYOR_H */
