@@ -2,7 +2,13 @@
  *
  * DESIGN
  *
- * One mutex guards the whole queue; three condition variables, all on
+ * Two implementations stand behind the one API.  A bounded FIFO queue, the
+ * shape pipelines use, is the lock-free ring of ring.c on Linux.  Every
+ * other queue (LIFO, priority, unbounded, or any queue where futexes are not
+ * available) is the mutex implementation below.  This file checks arguments
+ * for both and dispatches.
+ *
+ * The mutex implementation.  One mutex guards the whole queue; three condition variables, all on
  * CLOCK_MONOTONIC, carry the waits: `not_empty` (getters), `not_full`
  * (putters of a bounded queue) and `all_done` (join).  Each has a count of
  * sleepers, and a state change signals a condition only when somebody sleeps
@@ -45,6 +51,15 @@
 
 #include "conveyor/queue.h"
 #include "internal.h"
+#include "ring.h"
+
+#if defined(__linux__)
+#define CV_HAVE_RING 1
+#else
+#define CV_HAVE_RING 0
+#endif
+
+int cv__queue_force_locked = 0;
 
 enum qstate { Q_OPEN, Q_CLOSED, Q_SHUTDOWN, Q_IMMEDIATE };
 
@@ -54,6 +69,7 @@ typedef struct pq_entry {
 } pq_entry;
 
 struct cv_queue {
+  cv__ring *fast; /* non-NULL: a bounded FIFO served by ring.c */
   pthread_mutex_t mu;
   pthread_cond_t not_empty; /* getters sleep here */
   pthread_cond_t not_full;  /* putters sleep here */
@@ -120,7 +136,7 @@ static int grow(cv_queue *q, size_t extra) {
     /* Lay the ring out linearly in the new buffer. */
     for (size_t i = 0; i < q->count; i++)
       r[i] = q->ring[ring_index(q, i)];
-    free(q->ring);
+    free(q->fast);
     q->ring = r;
     q->head = 0;
   }
@@ -211,6 +227,17 @@ int cv_queue_create(cv_queue **out, const cv_queue_options *opts) {
   q->destroy_arg = o.destroy_arg;
   q->state = Q_OPEN;
 
+  if (CV_HAVE_RING && o.order == CV_FIFO && o.capacity > 0 &&
+      !cv__queue_force_locked) {
+    int rc = cv__ring_create(&q->fast, o.capacity);
+    if (rc != CV_OK) {
+      free(q);
+      return rc;
+    }
+    *out = q;
+    return CV_OK;
+  }
+
   int rc = grow(q, o.capacity ? o.capacity : UNBOUNDED_INITIAL);
   if (rc != CV_OK) {
     free(q);
@@ -234,7 +261,7 @@ fail_c2:
 fail_c1:
   pthread_mutex_destroy(&q->mu);
 fail_mutex:
-  free(q->ring);
+  free(q->fast);
   free(q->heap);
   free(q);
   return CV_ESYS;
@@ -243,6 +270,13 @@ fail_mutex:
 int cv_queue_destroy(cv_queue *q) {
   if (!q)
     return CV_EINVAL;
+  if (q->fast) {
+    if (cv__ring_busy(q->fast))
+      return CV_EBUSY;
+    cv__ring_free(q->fast, q->destroy, q->destroy_arg);
+    free(q);
+    return CV_OK;
+  }
   pthread_mutex_lock(&q->mu);
   bool busy = q->get_waiters || q->put_waiters || q->join_waiters;
   pthread_mutex_unlock(&q->mu);
@@ -257,7 +291,7 @@ int cv_queue_destroy(cv_queue *q) {
   pthread_cond_destroy(&q->not_full);
   pthread_cond_destroy(&q->not_empty);
   pthread_mutex_destroy(&q->mu);
-  free(q->ring);
+  free(q->fast);
   free(q->heap);
   free(q);
   return CV_OK;
@@ -353,6 +387,8 @@ int cv_queue_put(cv_queue *q, void *item, int64_t timeout_ns) {
   if (!q)
     return CV_EINVAL;
   size_t done;
+  if (q->fast)
+    return cv__ring_put(q->fast, &item, 1, &done, timeout_ns);
   pthread_mutex_lock(&q->mu);
   int rc = put_locked(q, &item, 1, &done, timeout_ns);
   pthread_mutex_unlock(&q->mu);
@@ -372,9 +408,14 @@ int cv_queue_put_many(cv_queue *q, void *const *items, size_t n, size_t *nput,
   if (n == 0)
     return CV_OK;
   size_t done;
-  pthread_mutex_lock(&q->mu);
-  int rc = put_locked(q, items, n, &done, timeout_ns);
-  pthread_mutex_unlock(&q->mu);
+  int rc;
+  if (q->fast) {
+    rc = cv__ring_put(q->fast, items, n, &done, timeout_ns);
+  } else {
+    pthread_mutex_lock(&q->mu);
+    rc = put_locked(q, items, n, &done, timeout_ns);
+    pthread_mutex_unlock(&q->mu);
+  }
   if (nput)
     *nput = done;
   return rc;
@@ -438,6 +479,8 @@ int cv_queue_get(cv_queue *q, void **item, int64_t timeout_ns) {
   if (!q || !item)
     return CV_EINVAL;
   size_t got;
+  if (q->fast)
+    return cv__ring_get(q->fast, item, 1, &got, timeout_ns);
   pthread_mutex_lock(&q->mu);
   int rc = get_locked(q, item, 1, &got, timeout_ns);
   pthread_mutex_unlock(&q->mu);
@@ -454,6 +497,8 @@ int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
     *nget = 0;
   if (!q || !items || !nget || max == 0)
     return CV_EINVAL;
+  if (q->fast)
+    return cv__ring_get(q->fast, items, max, nget, timeout_ns);
   pthread_mutex_lock(&q->mu);
   int rc = get_locked(q, items, max, nget, timeout_ns);
   pthread_mutex_unlock(&q->mu);
@@ -465,6 +510,8 @@ int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
 int cv_queue_task_done_n(cv_queue *q, size_t n) {
   if (!q)
     return CV_EINVAL;
+  if (q->fast)
+    return cv__ring_task_done(q->fast, n);
   pthread_mutex_lock(&q->mu);
   int rc = CV_OK;
   /* Python's rule: an error only when there would be more task_done calls
@@ -485,6 +532,8 @@ int cv_queue_task_done(cv_queue *q) { return cv_queue_task_done_n(q, 1); }
 int cv_queue_join(cv_queue *q, int64_t timeout_ns) {
   if (!q)
     return CV_EINVAL;
+  if (q->fast)
+    return cv__ring_join(q->fast, timeout_ns);
   int64_t deadline = cv__deadline(timeout_ns);
   int rc = CV_OK;
   pthread_mutex_lock(&q->mu);
@@ -516,6 +565,10 @@ static void wake_all(cv_queue *q) {
 int cv_queue_close(cv_queue *q) {
   if (!q)
     return CV_EINVAL;
+  if (q->fast) {
+    cv__ring_close(q->fast, false);
+    return CV_OK;
+  }
   pthread_mutex_lock(&q->mu);
   if (q->state == Q_OPEN) {
     q->state = Q_CLOSED;
@@ -530,6 +583,13 @@ int cv_queue_close(cv_queue *q) {
 int cv_queue_shutdown(cv_queue *q, cv_shutdown_mode mode) {
   if (!q || (mode != CV_SHUTDOWN_DRAIN && mode != CV_SHUTDOWN_IMMEDIATE))
     return CV_EINVAL;
+  if (q->fast) {
+    if (mode == CV_SHUTDOWN_IMMEDIATE)
+      cv__ring_discard(q->fast, q->destroy, q->destroy_arg);
+    else
+      cv__ring_close(q->fast, true);
+    return CV_OK;
+  }
   pthread_mutex_lock(&q->mu);
   if (q->state < Q_SHUTDOWN)
     q->state = Q_SHUTDOWN;
@@ -575,18 +635,24 @@ int cv_queue_shutdown(cv_queue *q, cv_shutdown_mode mode) {
 size_t cv_queue_size(const cv_queue *q) {
   if (!q)
     return 0;
+  if (q->fast)
+    return cv__ring_size(q->fast);
   LOCKED_READ(q, q->count, size_t);
 }
 
 bool cv_queue_empty(const cv_queue *q) {
   if (!q)
     return true;
+  if (q->fast)
+    return cv__ring_size(q->fast) == 0;
   LOCKED_READ(q, q->count == 0, bool);
 }
 
 bool cv_queue_full(const cv_queue *q) {
   if (!q)
     return false;
+  if (q->fast)
+    return cv__ring_size(q->fast) >= q->capacity;
   LOCKED_READ(q, q->capacity > 0 && q->count >= q->capacity, bool);
 }
 
@@ -595,12 +661,18 @@ size_t cv_queue_capacity(const cv_queue *q) { return q ? q->capacity : 0; }
 bool cv_queue_is_closed(const cv_queue *q) {
   if (!q)
     return false;
+  if (q->fast)
+    return cv__ring_is_closed(q->fast);
   LOCKED_READ(q, q->state != Q_OPEN, bool);
 }
 
 int cv_queue_stats_get(const cv_queue *q, cv_queue_stats *out) {
   if (!q || !out)
     return CV_EINVAL;
+  if (q->fast) {
+    cv__ring_stats(q->fast, out);
+    return CV_OK;
+  }
   cv_queue *mq = (cv_queue *)q;
   pthread_mutex_lock(&mq->mu);
   *out = mq->st;

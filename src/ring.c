@@ -1,0 +1,561 @@
+/* src/ring.c - the bounded FIFO queue without a lock (see ring.h).
+ *
+ * DESIGN
+ *
+ * A bounded multi-producer multi-consumer ring of `cap` slots, after Dmitry
+ * Vyukov's sequence-numbered design.  Each slot carries a sequence number
+ * that says whose turn it is:
+ *   slot.seq == 2*pos           free for the producer of position pos
+ *   slot.seq == 2*pos + 1       holds the item of position pos
+ *   slot.seq == 2*(pos + cap)   freed by the consumer of pos, free for the
+ *                               producer of pos + cap
+ * (Doubling keeps "holds pos" and "free for pos + cap" apart even for a
+ * capacity of 1, where the classic pos / pos + 1 numbering collides.)
+ * Producers claim positions with a CAS on `enq`, consumers on `deq`; a claim
+ * may take a run of consecutive ready slots at once (batch put/get).  The
+ * claimer then owns the slots: it writes or reads the item and publishes the
+ * new sequence with a release store.  Positions are 64-bit and never wrap in
+ * practice.  The capacity is exact (any size, not only powers of two): a put
+ * into a full queue fails or waits even if capacity is 3.
+ *
+ * Memory is fixed at creation: cap slots of (sequence, item) plus a constant.
+ * Producer state (`enq`), consumer state (`deq`) and each event count sit on
+ * cache lines of their own so that producers and consumers do not slow each
+ * other down through false sharing.
+ *
+ * Blocking.  Nothing here ever polls.  A thread that finds the ring full
+ * (empty) spins for a short while, since on another core the other side is
+ * usually a few hundred nanoseconds from making room, then sleeps on the
+ * event count `not_full` (`not_empty`), see event.h.  Every publication is a
+ * seq_cst store (or release stores and a seq_cst fence, for a batch) followed
+ * by cv__event_notify, which makes a system call only when someone sleeps.
+ *
+ * Close and shutdown.  Closing sets bit 63 of `enq` (CLOSED), so no producer
+ * can claim a position after it; the value below the bit is then the final
+ * number of items ever put.  A producer that claimed a position before the
+ * close still publishes its item, and getters drain until `deq` reaches that
+ * final number: only then do they report CV_ECLOSED / CV_ESHUTDOWN.  `state`
+ * (OPEN < CLOSED < SHUTDOWN < IMMEDIATE) only grows, is set before the
+ * CLOSED bit, and picks the code.  An immediate shutdown makes getters fail
+ * at once and claims every remaining item for the destroy callback.
+ *
+ * task_done/join.  Putting costs nothing extra: the number of items put is
+ * `enq`, so unfinished = put - done - discarded, with `done` touched only by
+ * task_done.  join sleeps on the event count `all_done`.
+ *
+ * High-water mark.  Computing the size after every put would read `deq`, the
+ * consumers' hot cache line.  A stale copy of `deq` gives an upper bound on
+ * the size (deq only grows), so the fresh value is read only when that bound
+ * exceeds the mark, which stops once the mark reaches capacity.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "event.h"
+#include "internal.h"
+#include "ring.h"
+
+#define CLOSED_BIT ((uint64_t)1 << 63)
+#define CACHE_LINE 64
+
+/* How many times a blocking call re-tries before it sleeps, and how many
+ * pause/yield rounds a non-blocking call grants a peer that is in the middle
+ * of publishing or freeing the slot it needs. */
+#define SPIN_TRIES 128
+#define MIDOP_PAUSES 64
+#define MIDOP_YIELDS 8
+
+enum rstate { R_OPEN, R_CLOSED, R_SHUTDOWN, R_IMMEDIATE };
+
+typedef struct slot {
+  _Atomic uint64_t seq;
+  void *item; /* owned by whoever the sequence says; no atomics needed */
+} slot;
+
+struct cv__ring {
+  /* Producers' line. */
+  alignas(CACHE_LINE) _Atomic uint64_t enq; /* next position | CLOSED_BIT */
+  _Atomic uint64_t deq_seen;   /* a past value of deq, for the mark */
+  _Atomic uint64_t high_water; /* most items queued at once */
+
+  /* Consumers' line. */
+  alignas(CACHE_LINE) _Atomic uint64_t deq; /* next position to take */
+
+  alignas(CACHE_LINE) cv__event not_empty; /* getters sleep here */
+  alignas(CACHE_LINE) cv__event not_full;  /* putters sleep here */
+  alignas(CACHE_LINE) cv__event all_done;  /* join sleeps here */
+
+  /* Cold: read-only after creation, or touched on slow paths only. */
+  alignas(CACHE_LINE) uint64_t cap;
+  uint64_t mask; /* cap - 1 when cap is a power of two, else 0 */
+  slot *slots;
+  _Atomic int state;
+  _Atomic uint64_t done;      /* task_done calls, summed */
+  _Atomic uint64_t discarded; /* items removed by an immediate shutdown */
+  _Atomic uint64_t get_waits;
+  _Atomic uint64_t put_waits;
+};
+
+_Static_assert(sizeof(slot) == 16, "a slot is a sequence and a pointer");
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static inline slot *slot_at(cv__ring *r, uint64_t pos) {
+  return &r->slots[r->mask ? (pos & r->mask) : (pos % r->cap)];
+}
+
+static inline uint64_t load_enq(cv__ring *r) {
+  return atomic_load_explicit(&r->enq, memory_order_seq_cst);
+}
+
+static inline uint64_t load_deq(cv__ring *r) {
+  return atomic_load_explicit(&r->deq, memory_order_seq_cst);
+}
+
+static int closed_code(cv__ring *r) {
+  int s = atomic_load_explicit(&r->state, memory_order_seq_cst);
+  return s >= R_SHUTDOWN ? CV_ESHUTDOWN : CV_ECLOSED;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int cv__ring_create(cv__ring **out, size_t capacity) {
+  if (capacity == 0 || capacity > ((uint64_t)1 << 40) ||
+      capacity > SIZE_MAX / sizeof(slot))
+    return CV_ENOMEM;
+  size_t size = (sizeof(cv__ring) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+  cv__ring *r = aligned_alloc(CACHE_LINE, size);
+  if (!r)
+    return CV_ENOMEM;
+  r->slots = malloc(capacity * sizeof(slot));
+  if (!r->slots) {
+    free(r);
+    return CV_ENOMEM;
+  }
+  r->cap = capacity;
+  /* For capacity 1 the mask is 0 and slot_at takes pos % 1: also right. */
+  r->mask = (capacity & (capacity - 1)) == 0 ? capacity - 1 : 0;
+  for (uint64_t i = 0; i < capacity; i++) {
+    atomic_init(&r->slots[i].seq, 2 * i);
+    r->slots[i].item = NULL;
+  }
+  atomic_init(&r->enq, 0);
+  atomic_init(&r->deq_seen, 0);
+  atomic_init(&r->high_water, 0);
+  atomic_init(&r->deq, 0);
+  cv__event_init(&r->not_empty);
+  cv__event_init(&r->not_full);
+  cv__event_init(&r->all_done);
+  atomic_init(&r->state, R_OPEN);
+  atomic_init(&r->done, 0);
+  atomic_init(&r->discarded, 0);
+  atomic_init(&r->get_waits, 0);
+  atomic_init(&r->put_waits, 0);
+  *out = r;
+  return CV_OK;
+}
+
+bool cv__ring_busy(cv__ring *r) {
+  return cv__event_waiters(&r->not_empty) || cv__event_waiters(&r->not_full) ||
+         cv__event_waiters(&r->all_done);
+}
+
+/* ---- claiming --------------------------------------------------------- */
+
+/* Claims up to n consecutive free slots at the enqueue position.  Returns
+ * how many (0: full, or a consumer is still freeing the next slot), or a
+ * negative code once closed. */
+static long claim_enq(cv__ring *r, size_t n, uint64_t *start) {
+  uint64_t pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+  for (;;) {
+    if (pos & CLOSED_BIT)
+      return closed_code(r);
+    uint64_t seq = atomic_load_explicit(&slot_at(r, pos)->seq, memory_order_seq_cst);
+    int64_t diff = (int64_t)(seq - 2 * pos);
+    if (diff == 0) {
+      size_t k = 1;
+      while (k < n && k < r->cap &&
+             atomic_load_explicit(&slot_at(r, pos + k)->seq, memory_order_acquire) ==
+                 2 * (pos + k))
+        k++;
+      if (atomic_compare_exchange_weak_explicit(&r->enq, &pos, pos + k,
+                                                memory_order_seq_cst,
+                                                memory_order_relaxed)) {
+        *start = pos;
+        return (long)k;
+      }
+    } else if (diff < 0) {
+      return 0;
+    } else {
+      pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+    }
+  }
+}
+
+/* Claims up to n consecutive published items at the dequeue position.
+ * Returns how many (0: empty, or a producer is still publishing). */
+static size_t claim_deq(cv__ring *r, size_t n, uint64_t *start) {
+  uint64_t pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+  for (;;) {
+    uint64_t seq = atomic_load_explicit(&slot_at(r, pos)->seq, memory_order_seq_cst);
+    int64_t diff = (int64_t)(seq - (2 * pos + 1));
+    if (diff == 0) {
+      size_t k = 1;
+      while (k < n && k < r->cap &&
+             atomic_load_explicit(&slot_at(r, pos + k)->seq, memory_order_acquire) ==
+                 2 * (pos + k) + 1)
+        k++;
+      if (atomic_compare_exchange_weak_explicit(&r->deq, &pos, pos + k,
+                                                memory_order_seq_cst,
+                                                memory_order_relaxed)) {
+        *start = pos;
+        return k;
+      }
+    } else if (diff < 0) {
+      return 0;
+    } else {
+      pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+    }
+  }
+}
+
+/* Writes k claimed items, publishes them and wakes getters. */
+static void publish(cv__ring *r, uint64_t start, void *const *items, size_t k) {
+  if (k == 1) {
+    slot *s = slot_at(r, start);
+    s->item = items[0];
+    atomic_store_explicit(&s->seq, 2 * start + 1, memory_order_seq_cst);
+  } else {
+    for (size_t j = 0; j < k; j++) {
+      slot *s = slot_at(r, start + j);
+      s->item = items[j];
+      atomic_store_explicit(&s->seq, 2 * (start + j) + 1, memory_order_release);
+    }
+    cv__event_fence();
+  }
+  cv__event_notify(&r->not_empty, (int)(k < 1024 ? k : 1024));
+
+  /* The high-water mark; see DESIGN. */
+  uint64_t end = start + k;
+  uint64_t hw = atomic_load_explicit(&r->high_water, memory_order_relaxed);
+  if (hw >= r->cap)
+    return;
+  uint64_t seen = atomic_load_explicit(&r->deq_seen, memory_order_relaxed);
+  if (end - seen <= hw)
+    return;
+  seen = atomic_load_explicit(&r->deq, memory_order_relaxed);
+  atomic_store_explicit(&r->deq_seen, seen, memory_order_relaxed);
+  uint64_t size = end > seen ? end - seen : 0;
+  while (size > hw && !atomic_compare_exchange_weak_explicit(
+                          &r->high_water, &hw, size, memory_order_relaxed,
+                          memory_order_relaxed)) {
+  }
+}
+
+/* Reads k claimed items, frees their slots and wakes putters. */
+static void consume(cv__ring *r, uint64_t start, void **items, size_t k) {
+  if (k == 1) {
+    slot *s = slot_at(r, start);
+    items[0] = s->item;
+    atomic_store_explicit(&s->seq, 2 * (start + r->cap), memory_order_seq_cst);
+  } else {
+    for (size_t j = 0; j < k; j++) {
+      slot *s = slot_at(r, start + j);
+      items[j] = s->item;
+      atomic_store_explicit(&s->seq, 2 * (start + j + r->cap), memory_order_release);
+    }
+    cv__event_fence();
+  }
+  cv__event_notify(&r->not_full, (int)(k < 1024 ? k : 1024));
+}
+
+/* True once closed and every item ever put has been taken. */
+static bool drained(cv__ring *r) {
+  uint64_t e = load_enq(r);
+  return (e & CLOSED_BIT) && load_deq(r) == (e & ~CLOSED_BIT);
+}
+
+/* A peer is between its claim and its publication: the ring looks full
+ * (empty) by the slot but not by the positions.  Non-blocking calls give the
+ * peer a moment rather than report a state the queue is not really in. */
+static bool midop_wait(unsigned *round) {
+  if (*round >= MIDOP_PAUSES + MIDOP_YIELDS)
+    return false;
+  if (*round < MIDOP_PAUSES)
+    cpu_relax();
+  else
+    sched_yield();
+  (*round)++;
+  return true;
+}
+
+/* ---- put -------------------------------------------------------------- */
+
+int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
+                 int64_t timeout_ns) {
+  int64_t deadline = 0;
+  bool have_deadline = false, waited = false;
+  unsigned spins = 0, midop = 0;
+  *done = 0;
+  for (;;) {
+    uint64_t start;
+    long k = claim_enq(r, n - *done, &start);
+    if (k < 0)
+      return (int)k;
+    if (k > 0) {
+      publish(r, start, items + *done, (size_t)k);
+      *done += (size_t)k;
+      if (*done == n)
+        return CV_OK;
+      continue;
+    }
+    /* Full. */
+    if (timeout_ns == 0) {
+      uint64_t used = (load_enq(r) & ~CLOSED_BIT) - load_deq(r);
+      if (used < r->cap && midop_wait(&midop))
+        continue;
+      return CV_EFULL;
+    }
+    if (spins < SPIN_TRIES) {
+      spins++;
+      cpu_relax();
+      continue;
+    }
+    if (!have_deadline) {
+      deadline = cv__deadline(timeout_ns);
+      have_deadline = true;
+    }
+    uint32_t ticket = cv__event_prepare(&r->not_full);
+    k = claim_enq(r, n - *done, &start);
+    if (k != 0) {
+      cv__event_cancel(&r->not_full);
+      if (k < 0)
+        return (int)k;
+      publish(r, start, items + *done, (size_t)k);
+      *done += (size_t)k;
+      if (*done == n)
+        return CV_OK;
+      continue;
+    }
+    if (!waited) {
+      waited = true;
+      atomic_fetch_add_explicit(&r->put_waits, 1, memory_order_relaxed);
+    }
+    if (cv__event_wait(&r->not_full, ticket, deadline) == CV_ETIMEDOUT) {
+      k = claim_enq(r, n - *done, &start);
+      if (k < 0)
+        return (int)k;
+      if (k == 0)
+        return CV_ETIMEDOUT;
+      publish(r, start, items + *done, (size_t)k);
+      *done += (size_t)k;
+      if (*done == n)
+        return CV_OK;
+    }
+  }
+}
+
+/* ---- get -------------------------------------------------------------- */
+
+/* One attempt: > 0 items taken, 0 nothing yet, < 0 a final code. */
+static long try_get(cv__ring *r, void **items, size_t max) {
+  if (atomic_load_explicit(&r->state, memory_order_seq_cst) == R_IMMEDIATE)
+    return CV_ESHUTDOWN;
+  uint64_t start;
+  size_t k = claim_deq(r, max, &start);
+  if (k > 0) {
+    consume(r, start, items, k);
+    return (long)k;
+  }
+  if (drained(r))
+    return closed_code(r);
+  return 0;
+}
+
+int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
+                 int64_t timeout_ns) {
+  int64_t deadline = 0;
+  bool have_deadline = false, waited = false;
+  unsigned spins = 0, midop = 0;
+  long k;
+  *got = 0;
+  for (;;) {
+    k = try_get(r, items, max);
+    if (k != 0)
+      goto out;
+    if (timeout_ns == 0) {
+      uint64_t e = load_enq(r) & ~CLOSED_BIT;
+      if (e > load_deq(r) && midop_wait(&midop))
+        continue;
+      return CV_EEMPTY;
+    }
+    if (spins < SPIN_TRIES) {
+      spins++;
+      cpu_relax();
+      continue;
+    }
+    if (!have_deadline) {
+      deadline = cv__deadline(timeout_ns);
+      have_deadline = true;
+    }
+    uint32_t ticket = cv__event_prepare(&r->not_empty);
+    k = try_get(r, items, max);
+    if (k != 0) {
+      cv__event_cancel(&r->not_empty);
+      goto out;
+    }
+    if (!waited) {
+      waited = true;
+      atomic_fetch_add_explicit(&r->get_waits, 1, memory_order_relaxed);
+    }
+    if (cv__event_wait(&r->not_empty, ticket, deadline) == CV_ETIMEDOUT) {
+      k = try_get(r, items, max);
+      if (k == 0)
+        return CV_ETIMEDOUT;
+      goto out;
+    }
+  }
+out:
+  if (k < 0)
+    return (int)k;
+  *got = (size_t)k;
+  return CV_OK;
+}
+
+/* ---- task_done / join ------------------------------------------------- */
+
+static uint64_t unfinished(cv__ring *r) {
+  uint64_t put = load_enq(r) & ~CLOSED_BIT;
+  uint64_t finished = atomic_load_explicit(&r->done, memory_order_seq_cst) +
+                      atomic_load_explicit(&r->discarded, memory_order_seq_cst);
+  return put > finished ? put - finished : 0;
+}
+
+int cv__ring_task_done(cv__ring *r, size_t n) {
+  uint64_t d = atomic_load_explicit(&r->done, memory_order_seq_cst);
+  for (;;) {
+    uint64_t put = load_enq(r) & ~CLOSED_BIT;
+    uint64_t x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
+    uint64_t left = put > d + x ? put - d - x : 0;
+    if (n > left)
+      return CV_ETASKDONE;
+    if (atomic_compare_exchange_weak_explicit(&r->done, &d, d + n,
+                                              memory_order_seq_cst,
+                                              memory_order_seq_cst))
+      break;
+  }
+  if (unfinished(r) == 0)
+    cv__event_notify(&r->all_done, 0);
+  return CV_OK;
+}
+
+int cv__ring_join(cv__ring *r, int64_t timeout_ns) {
+  if (unfinished(r) == 0)
+    return CV_OK;
+  if (timeout_ns == 0)
+    return CV_ETIMEDOUT;
+  int64_t deadline = cv__deadline(timeout_ns);
+  for (;;) {
+    uint32_t ticket = cv__event_prepare(&r->all_done);
+    if (unfinished(r) == 0) {
+      cv__event_cancel(&r->all_done);
+      return CV_OK;
+    }
+    if (cv__event_wait(&r->all_done, ticket, deadline) == CV_ETIMEDOUT)
+      return unfinished(r) == 0 ? CV_OK : CV_ETIMEDOUT;
+  }
+}
+
+/* ---- close / shutdown ------------------------------------------------- */
+
+static void raise_state(cv__ring *r, int to) {
+  int s = atomic_load_explicit(&r->state, memory_order_seq_cst);
+  while (s < to && !atomic_compare_exchange_weak_explicit(
+                       &r->state, &s, to, memory_order_seq_cst,
+                       memory_order_seq_cst)) {
+  }
+}
+
+static void wake_everyone(cv__ring *r) {
+  cv__event_notify(&r->not_empty, 0);
+  cv__event_notify(&r->not_full, 0);
+  cv__event_notify(&r->all_done, 0);
+}
+
+void cv__ring_close(cv__ring *r, bool shutdown) {
+  raise_state(r, shutdown ? R_SHUTDOWN : R_CLOSED);
+  atomic_fetch_or_explicit(&r->enq, CLOSED_BIT, memory_order_seq_cst);
+  wake_everyone(r);
+}
+
+void cv__ring_discard(cv__ring *r, cv_destroy_fn destroy, void *arg) {
+  raise_state(r, R_IMMEDIATE);
+  atomic_fetch_or_explicit(&r->enq, CLOSED_BIT, memory_order_seq_cst);
+  wake_everyone(r); /* getters leave at once; putters see the close */
+  for (;;) {
+    void *batch[64];
+    uint64_t start;
+    size_t k = claim_deq(r, 64, &start);
+    if (k > 0) {
+      consume(r, start, batch, k);
+      atomic_fetch_add_explicit(&r->discarded, k, memory_order_seq_cst);
+      if (destroy)
+        for (size_t i = 0; i < k; i++)
+          destroy(batch[i], arg);
+      continue;
+    }
+    if (drained(r))
+      break;
+    sched_yield(); /* a producer is publishing its last claimed item */
+  }
+  cv__event_notify(&r->all_done, 0);
+}
+
+void cv__ring_free(cv__ring *r, cv_destroy_fn destroy, void *arg) {
+  uint64_t end = load_enq(r) & ~CLOSED_BIT;
+  for (uint64_t pos = load_deq(r); pos < end; pos++) {
+    slot *s = slot_at(r, pos);
+    if (destroy && atomic_load_explicit(&s->seq, memory_order_acquire) == 2 * pos + 1)
+      destroy(s->item, arg);
+  }
+  free(r->slots);
+  free(r);
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+size_t cv__ring_size(cv__ring *r) {
+  uint64_t d = load_deq(r);
+  uint64_t e = load_enq(r) & ~CLOSED_BIT;
+  return e > d ? (size_t)(e - d) : 0;
+}
+
+bool cv__ring_is_closed(cv__ring *r) {
+  return atomic_load_explicit(&r->state, memory_order_seq_cst) != R_OPEN;
+}
+
+void cv__ring_stats(cv__ring *r, cv_queue_stats *out) {
+  uint64_t d = load_deq(r);
+  uint64_t e = load_enq(r) & ~CLOSED_BIT;
+  uint64_t x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
+  out->puts = e;
+  out->gets = d - x; /* discarded items were claimed, not handed out */
+  out->get_waits = atomic_load_explicit(&r->get_waits, memory_order_relaxed);
+  out->put_waits = atomic_load_explicit(&r->put_waits, memory_order_relaxed);
+  out->discarded = x;
+  out->size = e > d ? (size_t)(e - d) : 0;
+  out->high_water = (size_t)atomic_load_explicit(&r->high_water, memory_order_relaxed);
+  out->capacity = (size_t)r->cap;
+  out->unfinished = (size_t)unfinished(r);
+}

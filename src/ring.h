@@ -1,0 +1,42 @@
+/* src/ring.h - the lock-free bounded FIFO behind cv_queue (see ring.c).
+ *
+ * cv_queue uses it for every bounded FIFO queue on Linux; queue.c checks the
+ * arguments and these functions implement the same contract as queue.h. */
+#ifndef CONVEYOR_RING_H
+#define CONVEYOR_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conveyor/queue.h"
+
+typedef struct cv__ring cv__ring;
+
+int cv__ring_create(cv__ring **out, size_t capacity);
+/* Destroys the items still queued and frees the ring.  No thread may use it. */
+void cv__ring_free(cv__ring *r, cv_destroy_fn destroy, void *arg);
+/* True while a thread sleeps in a call on r. */
+bool cv__ring_busy(cv__ring *r);
+
+int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
+                 int64_t timeout_ns);
+int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
+                 int64_t timeout_ns);
+int cv__ring_task_done(cv__ring *r, size_t n);
+int cv__ring_join(cv__ring *r, int64_t timeout_ns);
+/* close (shutdown false) or shutdown(DRAIN) (shutdown true). */
+void cv__ring_close(cv__ring *r, bool shutdown);
+/* shutdown(IMMEDIATE): every queued item goes to destroy (mutex-free: the
+ * callback runs in the calling thread with no lock held). */
+void cv__ring_discard(cv__ring *r, cv_destroy_fn destroy, void *arg);
+
+size_t cv__ring_size(cv__ring *r);
+bool cv__ring_is_closed(cv__ring *r);
+void cv__ring_stats(cv__ring *r, cv_queue_stats *out);
+
+/* Tests set this to 1 before creating queues to exercise the mutex
+ * implementation on bounded FIFO queues too. */
+extern int cv__queue_force_locked;
+
+#endif /* CONVEYOR_RING_H */
