@@ -1,9 +1,8 @@
-/* src/event.c - futex calls behind the event count (see event.h). */
+/* src/event.c - the sleeping half of the event count (see event.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -12,30 +11,93 @@
 #include "event.h"
 #include "internal.h"
 
-int cv__event_wait(cv__event *e, uint32_t ticket, int64_t deadline) {
+int cv__event_init(cv__event *e) {
+  atomic_init(&e->nwaiters, 0);
+  atomic_init(&e->inside, 0);
+  e->head = e->tail = NULL;
+  return pthread_mutex_init(&e->mu, NULL) == 0 ? CV_OK : CV_ESYS;
+}
+
+void cv__event_destroy(cv__event *e) { pthread_mutex_destroy(&e->mu); }
+
+/* The mutex is held. */
+static void unlink_waiter(cv__event *e, cv__waiter *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    e->head = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    e->tail = w->prev;
+  w->listed = false;
+  atomic_fetch_sub_explicit(&e->nwaiters, 1, memory_order_seq_cst);
+}
+
+void cv__event_prepare(cv__event *e, cv__waiter *w) {
+  atomic_fetch_add_explicit(&e->inside, 1, memory_order_seq_cst);
+  atomic_init(&w->notified, 0);
+  w->next = NULL;
+  pthread_mutex_lock(&e->mu);
+  w->prev = e->tail;
+  if (e->tail)
+    e->tail->next = w;
+  else
+    e->head = w;
+  e->tail = w;
+  w->listed = true;
+  atomic_fetch_add_explicit(&e->nwaiters, 1, memory_order_seq_cst);
+  pthread_mutex_unlock(&e->mu);
+}
+
+static void leave(cv__event *e, cv__waiter *w) {
+  pthread_mutex_lock(&e->mu);
+  if (w->listed)
+    unlink_waiter(e, w);
+  pthread_mutex_unlock(&e->mu);
+  atomic_fetch_sub_explicit(&e->inside, 1, memory_order_seq_cst);
+}
+
+void cv__event_cancel(cv__event *e, cv__waiter *w) { leave(e, w); }
+
+int cv__event_wait(cv__event *e, cv__waiter *w, int64_t deadline) {
   int rc = CV_OK;
   struct timespec ts, *tsp = NULL;
   if (deadline >= 0) {
-    if (cv__now_ns() >= deadline) {
-      cv__event_cancel(e);
-      return CV_ETIMEDOUT;
-    }
     ts.tv_sec = (time_t)(deadline / 1000000000);
     ts.tv_nsec = (long)(deadline % 1000000000);
     tsp = &ts;
   }
-  /* FUTEX_WAIT_BITSET takes an absolute timeout on CLOCK_MONOTONIC, so the
-   * deadline computed once by the caller holds across spurious wake-ups. */
-  long r = syscall(SYS_futex, (uint32_t *)&e->epoch, FUTEX_WAIT_BITSET_PRIVATE,
-                   ticket, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
-  if (r == -1 && errno == ETIMEDOUT)
-    rc = CV_ETIMEDOUT;
-  cv__event_cancel(e);
+  while (atomic_load_explicit(&w->notified, memory_order_acquire) == 0) {
+    if (deadline >= 0 && cv__now_ns() >= deadline) {
+      rc = CV_ETIMEDOUT;
+      break;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout, so the
+     * deadline holds across spurious wake-ups. */
+    long r = syscall(SYS_futex, (uint32_t *)&w->notified,
+                     FUTEX_WAIT_BITSET_PRIVATE, 0, tsp, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT &&
+        atomic_load_explicit(&w->notified, memory_order_acquire) == 0) {
+      rc = CV_ETIMEDOUT;
+      break;
+    }
+  }
+  leave(e, w);
   return rc;
 }
 
 void cv__event_wake(cv__event *e, int n) {
-  atomic_fetch_add_explicit(&e->epoch, 1, memory_order_seq_cst);
-  syscall(SYS_futex, (uint32_t *)&e->epoch, FUTEX_WAKE_PRIVATE,
-          n <= 0 ? INT_MAX : n, NULL, NULL, 0);
+  pthread_mutex_lock(&e->mu);
+  while (e->head && (n <= 0 || n-- > 0)) {
+    cv__waiter *w = e->head;
+    unlink_waiter(e, w);
+    atomic_store_explicit(&w->notified, 1, memory_order_release);
+    /* Under the mutex: the waiter takes it before returning, so its frame
+     * is still alive here. */
+    syscall(SYS_futex, (uint32_t *)&w->notified, FUTEX_WAKE_PRIVATE, 1, NULL,
+            NULL, 0);
+  }
+  pthread_mutex_unlock(&e->mu);
 }

@@ -1,65 +1,69 @@
-/* src/event.h - an event count: sleep until "something changed", without a
- * lock and without a system call when nobody sleeps.
+/* src/event.h - wait for "something changed" without a lock or a system call
+ * on the fast path: the notifier of a state change pays one load when nobody
+ * sleeps.
  *
  * DESIGN
  *
- * A waiter registers (waiters++), takes a ticket (the current epoch), re-checks
- * its condition, and only then sleeps on the futex word `epoch` while it still
- * equals the ticket.  A notifier first makes the condition true with a
- * seq_cst store or read-modify-write (or release stores followed by
- * cv__event_fence), then reads `waiters`; only if it is non-zero does it bump
- * the epoch and wake sleepers.
+ * Sleepers queue up in a list (each on its own stack frame) guarded by a
+ * mutex, and each sleeps on a futex word of its own.  A notifier that wakes
+ * n threads takes the n oldest sleepers off the list, marks them notified and
+ * wakes exactly those: no thundering herd, and once the list is empty the
+ * next notification costs only the load of `nwaiters`.
  *
- * Why no wake-up is lost: the waiter's registration and the notifier's
- * publication are both in the single total order of seq_cst operations (the
- * store-buffering pattern), so either the waiter's re-check sees the new state
- * or the notifier sees the waiter.  A notification that lands between the
- * ticket and the sleep changes the epoch, so the futex call returns at once.
+ * Why no wake-up is lost: a waiter first enqueues itself (nwaiters++, a
+ * seq_cst read-modify-write), then re-checks its condition with seq_cst
+ * loads, and only then sleeps.  A notifier first makes the condition true
+ * with a seq_cst store (or release stores followed by cv__event_fence), then
+ * reads nwaiters.  Both sides are in the single total order of seq_cst
+ * operations (the store-buffering pattern), so either the waiter's re-check
+ * sees the new state or the notifier sees the waiter in the list.
  *
- * Cost: a notifier with no sleepers pays one load of a read-mostly cache line.
- * Waiters never spin here; callers spin briefly before they register.
+ * A woken thread always takes the mutex once before it returns, so the
+ * notifier (which wakes under the mutex) is done with the waiter's stack
+ * frame before it goes away.
  *
  * Linux only (futex); elsewhere the queue uses its mutex implementation.
  */
 #ifndef CONVEYOR_EVENT_H
 #define CONVEYOR_EVENT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+typedef struct cv__waiter {
+  _Atomic uint32_t notified; /* futex word: 0 asleep, 1 notified */
+  struct cv__waiter *next, *prev;
+  bool listed; /* on the event's list (guarded by the event's mutex) */
+} cv__waiter;
+
 typedef struct cv__event {
-  _Atomic uint32_t epoch;   /* futex word; bumped by every notification */
-  _Atomic uint32_t waiters; /* threads between prepare and the end of wait */
+  _Atomic uint32_t nwaiters; /* length of the list, for the lock-free check */
+  _Atomic uint32_t inside;   /* threads between prepare and the end of wait */
+  pthread_mutex_t mu;        /* guards the list */
+  cv__waiter *head, *tail;   /* oldest first */
 } cv__event;
 
-static inline void cv__event_init(cv__event *e) {
-  atomic_init(&e->epoch, 0);
-  atomic_init(&e->waiters, 0);
-}
+int cv__event_init(cv__event *e);
+void cv__event_destroy(cv__event *e);
 
-/* Registers the caller as a waiter and returns its ticket.  The caller must
- * re-check its condition afterwards, then call cv__event_wait or
- * cv__event_cancel. */
-static inline uint32_t cv__event_prepare(cv__event *e) {
-  atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
-  return atomic_load_explicit(&e->epoch, memory_order_seq_cst);
-}
+/* Enqueues the caller as a waiter.  The caller must re-check its condition
+ * afterwards, then call cv__event_wait or cv__event_cancel. */
+void cv__event_prepare(cv__event *e, cv__waiter *w);
+void cv__event_cancel(cv__event *e, cv__waiter *w);
 
-static inline void cv__event_cancel(cv__event *e) {
-  atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_seq_cst);
-}
+/* Sleeps until notified or until the absolute CLOCK_MONOTONIC `deadline` in
+ * ns (-1: none), then leaves the list.  Returns CV_OK or CV_ETIMEDOUT.
+ * Callers re-check their condition either way. */
+int cv__event_wait(cv__event *e, cv__waiter *w, int64_t deadline);
 
-/* Sleeps until notified after `ticket` was taken or until the absolute
- * CLOCK_MONOTONIC `deadline` in ns (-1: none), then deregisters.  May return
- * early (spuriously): callers re-check.  Returns CV_OK or CV_ETIMEDOUT. */
-int cv__event_wait(cv__event *e, uint32_t ticket, int64_t deadline);
-
-/* Wakes up to n sleepers (n <= 0: all) if there are any. */
+/* Wakes up to n sleepers (n <= 0: all).  The slow half of cv__event_notify. */
 void cv__event_wake(cv__event *e, int n);
 
 /* Call after the seq_cst operation that made the waited-for state true. */
 static inline void cv__event_notify(cv__event *e, int n) {
-  if (atomic_load_explicit(&e->waiters, memory_order_seq_cst) != 0)
+  if (atomic_load_explicit(&e->nwaiters, memory_order_seq_cst) != 0)
     cv__event_wake(e, n);
 }
 
@@ -69,8 +73,9 @@ static inline void cv__event_fence(void) {
   atomic_thread_fence(memory_order_seq_cst);
 }
 
-static inline uint32_t cv__event_waiters(cv__event *e) {
-  return atomic_load_explicit(&e->waiters, memory_order_seq_cst);
+/* Threads inside a prepare/wait or prepare/cancel pair. */
+static inline uint32_t cv__event_inside(cv__event *e) {
+  return atomic_load_explicit(&e->inside, memory_order_seq_cst);
 }
 
 #endif /* CONVEYOR_EVENT_H */

@@ -63,12 +63,14 @@
 #define CLOSED_BIT ((uint64_t)1 << 63)
 #define CACHE_LINE 64
 
-/* How many times a blocking call re-tries before it sleeps, and how many
- * pause/yield rounds a non-blocking call grants a peer that is in the middle
- * of publishing or freeing the slot it needs. */
-#define SPIN_TRIES 128
-#define MIDOP_PAUSES 64
-#define MIDOP_YIELDS 8
+/* A blocking call re-tries SPIN_PAUSES times with a pause instruction, then
+ * SPIN_YIELDS times after giving up the CPU, before it sleeps.  Yielding
+ * beats spinning when threads outnumber cores (the peer that would make
+ * progress may be waiting for this very core), and is still far cheaper than
+ * a sleep and a wake-up.  A non-blocking call grants a peer that is in the
+ * middle of publishing or freeing the slot it needs the same rounds. */
+#define SPIN_PAUSES 8
+#define SPIN_YIELDS 8
 
 enum rstate { R_OPEN, R_CLOSED, R_SHUTDOWN, R_IMMEDIATE };
 
@@ -154,9 +156,12 @@ int cv__ring_create(cv__ring **out, size_t capacity) {
   atomic_init(&r->deq_seen, 0);
   atomic_init(&r->high_water, 0);
   atomic_init(&r->deq, 0);
-  cv__event_init(&r->not_empty);
-  cv__event_init(&r->not_full);
-  cv__event_init(&r->all_done);
+  if (cv__event_init(&r->not_empty) != CV_OK)
+    goto fail_e1;
+  if (cv__event_init(&r->not_full) != CV_OK)
+    goto fail_e2;
+  if (cv__event_init(&r->all_done) != CV_OK)
+    goto fail_e3;
   atomic_init(&r->state, R_OPEN);
   atomic_init(&r->done, 0);
   atomic_init(&r->discarded, 0);
@@ -164,11 +169,20 @@ int cv__ring_create(cv__ring **out, size_t capacity) {
   atomic_init(&r->put_waits, 0);
   *out = r;
   return CV_OK;
+
+fail_e3:
+  cv__event_destroy(&r->not_full);
+fail_e2:
+  cv__event_destroy(&r->not_empty);
+fail_e1:
+  free(r->slots);
+  free(r);
+  return CV_ESYS;
 }
 
 bool cv__ring_busy(cv__ring *r) {
-  return cv__event_waiters(&r->not_empty) || cv__event_waiters(&r->not_full) ||
-         cv__event_waiters(&r->all_done);
+  return cv__event_inside(&r->not_empty) || cv__event_inside(&r->not_full) ||
+         cv__event_inside(&r->all_done);
 }
 
 /* ---- claiming --------------------------------------------------------- */
@@ -289,10 +303,10 @@ static bool drained(cv__ring *r) {
 /* A peer is between its claim and its publication: the ring looks full
  * (empty) by the slot but not by the positions.  Non-blocking calls give the
  * peer a moment rather than report a state the queue is not really in. */
-static bool midop_wait(unsigned *round) {
-  if (*round >= MIDOP_PAUSES + MIDOP_YIELDS)
+static bool backoff(unsigned *round) {
+  if (*round >= SPIN_PAUSES + SPIN_YIELDS)
     return false;
-  if (*round < MIDOP_PAUSES)
+  if (*round < SPIN_PAUSES)
     cpu_relax();
   else
     sched_yield();
@@ -323,23 +337,21 @@ int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
     /* Full. */
     if (timeout_ns == 0) {
       uint64_t used = (load_enq(r) & ~CLOSED_BIT) - load_deq(r);
-      if (used < r->cap && midop_wait(&midop))
+      if (used < r->cap && backoff(&midop))
         continue;
       return CV_EFULL;
     }
-    if (spins < SPIN_TRIES) {
-      spins++;
-      cpu_relax();
+    if (backoff(&spins))
       continue;
-    }
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
       have_deadline = true;
     }
-    uint32_t ticket = cv__event_prepare(&r->not_full);
+    cv__waiter w;
+    cv__event_prepare(&r->not_full, &w);
     k = claim_enq(r, n - *done, &start);
     if (k != 0) {
-      cv__event_cancel(&r->not_full);
+      cv__event_cancel(&r->not_full, &w);
       if (k < 0)
         return (int)k;
       publish(r, start, items + *done, (size_t)k);
@@ -352,7 +364,7 @@ int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
       waited = true;
       atomic_fetch_add_explicit(&r->put_waits, 1, memory_order_relaxed);
     }
-    if (cv__event_wait(&r->not_full, ticket, deadline) == CV_ETIMEDOUT) {
+    if (cv__event_wait(&r->not_full, &w, deadline) == CV_ETIMEDOUT) {
       k = claim_enq(r, n - *done, &start);
       if (k < 0)
         return (int)k;
@@ -396,30 +408,28 @@ int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
       goto out;
     if (timeout_ns == 0) {
       uint64_t e = load_enq(r) & ~CLOSED_BIT;
-      if (e > load_deq(r) && midop_wait(&midop))
+      if (e > load_deq(r) && backoff(&midop))
         continue;
       return CV_EEMPTY;
     }
-    if (spins < SPIN_TRIES) {
-      spins++;
-      cpu_relax();
+    if (backoff(&spins))
       continue;
-    }
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
       have_deadline = true;
     }
-    uint32_t ticket = cv__event_prepare(&r->not_empty);
+    cv__waiter w;
+    cv__event_prepare(&r->not_empty, &w);
     k = try_get(r, items, max);
     if (k != 0) {
-      cv__event_cancel(&r->not_empty);
+      cv__event_cancel(&r->not_empty, &w);
       goto out;
     }
     if (!waited) {
       waited = true;
       atomic_fetch_add_explicit(&r->get_waits, 1, memory_order_relaxed);
     }
-    if (cv__event_wait(&r->not_empty, ticket, deadline) == CV_ETIMEDOUT) {
+    if (cv__event_wait(&r->not_empty, &w, deadline) == CV_ETIMEDOUT) {
       k = try_get(r, items, max);
       if (k == 0)
         return CV_ETIMEDOUT;
@@ -467,12 +477,13 @@ int cv__ring_join(cv__ring *r, int64_t timeout_ns) {
     return CV_ETIMEDOUT;
   int64_t deadline = cv__deadline(timeout_ns);
   for (;;) {
-    uint32_t ticket = cv__event_prepare(&r->all_done);
+    cv__waiter w;
+    cv__event_prepare(&r->all_done, &w);
     if (unfinished(r) == 0) {
-      cv__event_cancel(&r->all_done);
+      cv__event_cancel(&r->all_done, &w);
       return CV_OK;
     }
-    if (cv__event_wait(&r->all_done, ticket, deadline) == CV_ETIMEDOUT)
+    if (cv__event_wait(&r->all_done, &w, deadline) == CV_ETIMEDOUT)
       return unfinished(r) == 0 ? CV_OK : CV_ETIMEDOUT;
   }
 }
@@ -529,6 +540,9 @@ void cv__ring_free(cv__ring *r, cv_destroy_fn destroy, void *arg) {
     if (destroy && atomic_load_explicit(&s->seq, memory_order_acquire) == 2 * pos + 1)
       destroy(s->item, arg);
   }
+  cv__event_destroy(&r->not_empty);
+  cv__event_destroy(&r->not_full);
+  cv__event_destroy(&r->all_done);
   free(r->slots);
   free(r);
 }
