@@ -1,0 +1,1139 @@
+/* src/pipeline.c - stages, worker pools, close propagation, cancellation
+ * (see include/conveyor/pipeline.h).
+ *
+ * DESIGN
+ *
+ * Shape.  Stage i reads its input transport (a bounded cv_queue behind the
+ * cv__transport vtable, transport.h) and emits into stage i+1's input, the
+ * last stage into the pipeline's output transport.  Each worker is a thread
+ * running take -> function -> hand on, and is also the cv_stage_ctx given to
+ * the function.  Optional threads: the source (runs the source function,
+ * emitting into stage 0), the sink (reads the output and calls the sink),
+ * and the monitor (progress reports and cancellation requested from signal
+ * handlers).  Nothing here polls: every thread sleeps on a queue, a
+ * condition variable or, for the monitor, poll(2) on a pipe.
+ *
+ * The hot path allocates nothing.  A worker takes up to `batch` items with
+ * one get_many, runs the function on each, collects emits in a buffer of
+ * `batch` slots and hands them on with one put_many (earlier if the buffer
+ * fills).  Counters are per worker, single-writer atomics updated with a
+ * relaxed load+store (no locked instruction, no shared cache line); readers
+ * sum them.  Time is read three times per batch: after the take (end of
+ * starved time), after the functions (end of busy time), after the hand-on
+ * (end of blocked time).
+ *
+ * Ownership.  A function's input is destroyed after the call unless the
+ * function emitted that very pointer (emitted_input).  cv_emit always takes
+ * the item: an item that cannot be handed on because the pipeline was
+ * cancelled is destroyed at once and counted in the destination's
+ * entry_dropped.  Queues discard items through the same destroy callback.
+ *
+ * Close propagation.  Every stage counts its live workers.  A worker leaves
+ * when its input reports closed-and-drained (or shut down); the one that
+ * brings the count to zero closes the stage's output.  The source thread
+ * closes stage 0 when its function returns.  No sentinels.
+ *
+ * Cancellation.  cancel sets `cancelled` (checked by workers before each
+ * item and by cv_emit), then shuts every transport down immediately: queued
+ * items go to their destroy callbacks, blocked gets and puts wake with
+ * CV_ESHUTDOWN, and workers leave.  Items a worker holds are finished
+ * (function already running) or dropped (not yet started).
+ * cv_pipeline_cancel_async only stores an atomic flag and writes a byte to
+ * the monitor's pipe (both async-signal-safe); the monitor then cancels.
+ *
+ * Ordered stages.  Items are numbered as they are taken: take_mu makes
+ * "get from the queue + take numbers" atomic among the stage's workers.  A
+ * worker may take number s only if s < base + window, where base is the
+ * oldest number whose outputs have not been released: otherwise it waits on
+ * ord_cond (it runs too far ahead).  Its emits go to slot s % window.  When
+ * its function returns it marks the slot done; if s == base and nobody is
+ * releasing, it becomes the releaser: it hands slot base on, advances base,
+ * and goes on while the next slot is done too.  Only the releaser touches a
+ * done slot; a slot is reused (s + window) only after base passed it.  So
+ * at most `window` inputs are between take and release.  Every number taken
+ * is completed, even when its item is dropped by cancellation, so the
+ * window never stalls.
+ *
+ * The finish line.  threads_running counts workers, source and sink (plus
+ * one reference held by start while it creates them).  The thread that
+ * brings it to zero sets `finished`, broadcasts `cond` and wakes the
+ * monitor, which makes the last progress report and exits; wait joins all.
+ *
+ * Lock order: take_mu -> ord_mu; p->mu is never held while calling into a
+ * transport or user code, except that cond waits happen under it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline_internal.h"
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "cv_pipeline_cancel_async needs a lock-free atomic int");
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "cancel flag must be lock-free");
+
+#define SINK_BATCH 16
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+static bool is_cancelled(const cv_pipeline *p) {
+  return atomic_load_explicit(&((cv_pipeline *)p)->cancelled,
+                              memory_order_acquire);
+}
+
+static void wake_monitor(cv_pipeline *p) {
+  char c = 'w';
+  if (write(p->wake_fd[1], &c, 1) < 0) {
+    /* Pipe full: a wake-up is already pending. */
+  }
+}
+
+/* Destroys an item that could not enter `d` and counts it. */
+static void drop_at_entry(cv__dest *d, void *item) {
+  atomic_fetch_add_explicit(&d->entry_dropped, 1, memory_order_relaxed);
+  if (d->destroy)
+    d->destroy(item, d->destroy_arg);
+}
+
+static void destroy_input(const cv__stage *st, void *item) {
+  if (st->in.destroy)
+    st->in.destroy(item, st->in.destroy_arg);
+}
+
+static int map_closed(int rc) {
+  return rc == CV_ESHUTDOWN ? CV_ECANCELED : rc;
+}
+
+/* ---- errors and cancellation ------------------------------------------ */
+
+/* Records the first error; p->mu is held. */
+static void record_error_locked(cv_pipeline *p, const char *stage, int code,
+                                const char *msg) {
+  if (p->err_code != 0)
+    return;
+  p->err_code = code;
+  p->err_stage = stage;
+  snprintf(p->err_msg, sizeof(p->err_msg), "%s", msg);
+}
+
+static void shutdown_all(cv_pipeline *p) {
+  for (size_t i = 0; i < p->nstages; i++) {
+    cv__transport *t = p->stages[i]->in.t;
+    t->ops->shutdown(t);
+  }
+  p->output.t->ops->shutdown(p->output.t);
+  for (size_t i = 0; i < p->nstages; i++) {
+    cv__stage *st = p->stages[i];
+    if (!st->ordered)
+      continue;
+    pthread_mutex_lock(&st->ord_mu);
+    pthread_cond_broadcast(&st->ord_cond);
+    pthread_mutex_unlock(&st->ord_mu);
+  }
+}
+
+static void cancel_internal(cv_pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  if (is_cancelled(p) || p->finished) {
+    pthread_mutex_unlock(&p->mu);
+    return;
+  }
+  atomic_store_explicit(&p->cancelled, true, memory_order_release);
+  if (p->status == CV_OK)
+    p->status = CV_ECANCELED;
+  bool have = p->have_transports;
+  pthread_mutex_unlock(&p->mu);
+  if (have)
+    shutdown_all(p);
+}
+
+/* One item failed (or the source or sink did): count is done by the caller;
+ * this records, reports and applies the policy. */
+static void report_failure(cv_pipeline *p, const char *stage, size_t index,
+                           int code, const cv_stage_ctx *ctx, void *item) {
+  const char *msg = ctx && ctx->has_msg ? ctx->msg : cv_strerror(code);
+  bool fail_fast = p->policy == CV_ON_ERROR_FAIL_FAST;
+  pthread_mutex_lock(&p->mu);
+  record_error_locked(p, stage, code, msg);
+  if (fail_fast && p->status == CV_OK)
+    p->status = CV_EFAILED;
+  pthread_mutex_unlock(&p->mu);
+  if (p->error_cb) {
+    cv_item_error e = {.code = code,
+                       .stage = stage,
+                       .stage_index = index,
+                       .message = msg,
+                       .item = item};
+    p->error_cb(&e, p->error_arg);
+  }
+  if (fail_fast)
+    cancel_internal(p);
+}
+
+/* A thread (or start's own reference) is done. */
+static void thread_exit_ref(cv_pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  bool last = --p->threads_running == 0;
+  if (last) {
+    p->finished = true;
+    p->end_ns = cv__now_ns();
+    pthread_cond_broadcast(&p->cond);
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (last)
+    wake_monitor(p);
+}
+
+/* ---- emitting --------------------------------------------------------- */
+
+/* Hands the emit buffer on.  *now is the current time on entry and is set
+ * to the time on return. */
+static int flush(cv_stage_ctx *w, int64_t *now) {
+  if (w->nbuf == 0)
+    return CV_OK;
+  cv__transport *t = w->dest->t;
+  size_t nput = 0;
+  int rc;
+  if (w->nbuf == 1) {
+    rc = t->ops->put(t, w->buf[0], CV_FOREVER);
+    nput = rc == CV_OK;
+  } else {
+    rc = t->ops->put_many(t, w->buf, w->nbuf, &nput, CV_FOREVER);
+  }
+  int64_t end = cv__now_ns();
+  int64_t d = end - *now;
+  CV__BUMP(w->c.blocked_ns, d);
+  w->blocked_acc += d;
+  *now = end;
+  /* Only a shutdown (cancellation) stops a put that may wait forever. */
+  for (size_t i = nput; i < w->nbuf; i++)
+    drop_at_entry(w->dest, w->buf[i]);
+  w->nbuf = 0;
+  return rc == CV_OK ? CV_OK : CV_ECANCELED;
+}
+
+/* Appends to the current item's reorder slot. */
+static int slot_append(cv_stage_ctx *w, void *item) {
+  cv__stage *st = w->st;
+  cv__slot *s = &st->slots[w->seq % st->window];
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 4;
+    void **n = realloc(s->items, cap * sizeof(void *));
+    if (!n) {
+      drop_at_entry(w->dest, item);
+      return CV_ENOMEM;
+    }
+    s->items = n;
+    s->cap = cap;
+  }
+  s->items[s->n++] = item;
+  return CV_OK;
+}
+
+int cv_emit(cv_stage_ctx *w, void *item) {
+  if (!w)
+    return CV_EINVAL;
+  if (w->st && item == w->item)
+    w->emitted_input = true;
+  w->nemit++;
+  CV__BUMP(w->c.out, 1);
+  if (is_cancelled(w->p)) {
+    drop_at_entry(w->dest, item);
+    return CV_ECANCELED;
+  }
+  if (w->st && w->st->ordered)
+    return slot_append(w, item);
+  w->buf[w->nbuf++] = item;
+  if (w->nbuf < w->bufcap)
+    return CV_OK;
+  int64_t now = cv__now_ns();
+  return flush(w, &now);
+}
+
+/* ---- stage context accessors ------------------------------------------ */
+
+bool cv_stage_cancelled(const cv_stage_ctx *ctx) {
+  return ctx ? is_cancelled(ctx->p) : false;
+}
+
+int cv_stage_fail(cv_stage_ctx *ctx, int code, const char *fmt, ...) {
+  if (code == CV_OK)
+    code = CV_EFAILED;
+  if (ctx && fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->msg, sizeof(ctx->msg), fmt, ap);
+    va_end(ap);
+    ctx->has_msg = true;
+  }
+  return code;
+}
+
+void *cv_stage_worker_state(const cv_stage_ctx *ctx) {
+  return ctx ? ctx->state : NULL;
+}
+
+void *cv_stage_arg(const cv_stage_ctx *ctx) { return ctx ? ctx->arg : NULL; }
+
+unsigned cv_stage_worker_index(const cv_stage_ctx *ctx) {
+  return ctx ? ctx->index : 0;
+}
+
+const char *cv_stage_name(const cv_stage_ctx *ctx) {
+  if (!ctx)
+    return NULL;
+  return ctx->st ? ctx->st->name : "source";
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+/* Runs the function on one item and settles the item's fate. */
+static void process_one(cv_stage_ctx *w, void *item) {
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  w->item = item;
+  w->emitted_input = false;
+  w->nemit = 0;
+  w->has_msg = false;
+  int rc = st->fn(w, item);
+  bool cancelled = is_cancelled(p);
+  if (rc == CV_OK && (w->nemit > 0 || !cancelled)) {
+    CV__BUMP(w->c.succeeded, 1);
+    if (w->nemit == 0)
+      CV__BUMP(w->c.filtered, 1);
+  } else if (rc != CV_OK && !cancelled) {
+    CV__BUMP(w->c.failed, 1);
+    report_failure(p, st->name, st->index, rc, w,
+                   w->emitted_input ? NULL : item);
+  } else {
+    /* Stopped by (or returned into) a cancellation. */
+    CV__BUMP(w->c.cancelled, 1);
+  }
+  if (!w->emitted_input)
+    destroy_input(st, item);
+  w->item = NULL;
+}
+
+static int take(cv__transport *in, void **items, size_t max, size_t *n) {
+  if (max == 1) {
+    int rc = in->ops->get(in, items, CV_FOREVER);
+    *n = rc == CV_OK;
+    return rc;
+  }
+  return in->ops->get_many(in, items, max, n, CV_FOREVER);
+}
+
+static void run_unordered(cv_stage_ctx *w, void **items) {
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  int64_t t0 = cv__now_ns();
+  while (!is_cancelled(p)) {
+    size_t n = 0;
+    int rc = take(st->in.t, items, st->batch, &n);
+    int64_t t1 = cv__now_ns();
+    CV__BUMP(w->c.starved_ns, t1 - t0);
+    if (rc != CV_OK)
+      break; /* closed and drained, or shut down */
+    CV__BUMP(w->c.taken, n);
+    w->blocked_acc = 0;
+    size_t i = 0;
+    for (; i < n && !is_cancelled(p); i++)
+      process_one(w, items[i]);
+    if (i < n) {
+      for (size_t j = i; j < n; j++)
+        destroy_input(st, items[j]);
+      CV__BUMP(w->c.cancelled, n - i);
+    }
+    int64_t t2 = cv__now_ns();
+    CV__BUMP(w->c.busy_ns, t2 - t1 - w->blocked_acc);
+    t0 = t2;
+    flush(w, &t0);
+  }
+}
+
+/* Takes up to `batch` items and numbers them, waiting while the window is
+ * full.  *waited receives the time spent waiting for the window. */
+static int take_ordered(cv_stage_ctx *w, void **items, size_t *n,
+                        uint64_t *seq0, int64_t *waited) {
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  *n = 0;
+  *waited = 0;
+  pthread_mutex_lock(&st->take_mu);
+  pthread_mutex_lock(&st->ord_mu);
+  int64_t tw = 0;
+  while (!is_cancelled(p) && st->next_seq >= st->base + st->window) {
+    if (!tw)
+      tw = cv__now_ns();
+    st->ord_waiters++;
+    pthread_cond_wait(&st->ord_cond, &st->ord_mu);
+    st->ord_waiters--;
+  }
+  size_t room = (size_t)(st->base + st->window - st->next_seq);
+  pthread_mutex_unlock(&st->ord_mu);
+  if (tw)
+    *waited = cv__now_ns() - tw;
+  if (is_cancelled(p)) {
+    pthread_mutex_unlock(&st->take_mu);
+    return CV_ECANCELED;
+  }
+  int rc = take(st->in.t, items, st->batch < room ? st->batch : room, n);
+  if (rc == CV_OK) {
+    *seq0 = st->next_seq;
+    st->next_seq += *n;
+  }
+  pthread_mutex_unlock(&st->take_mu);
+  return rc;
+}
+
+/* The function for number `seq` has returned: release what is in order. */
+static void complete(cv_stage_ctx *w, uint64_t seq) {
+  cv__stage *st = w->st;
+  pthread_mutex_lock(&st->ord_mu);
+  st->slots[seq % st->window].done = true;
+  if (seq != st->base || st->flushing) {
+    pthread_mutex_unlock(&st->ord_mu);
+    return;
+  }
+  st->flushing = true;
+  while (st->slots[st->base % st->window].done) {
+    cv__slot *s = &st->slots[st->base % st->window];
+    pthread_mutex_unlock(&st->ord_mu);
+    if (s->n > 0) {
+      cv__transport *t = w->dest->t;
+      size_t nput = 0;
+      int64_t t0 = cv__now_ns();
+      t->ops->put_many(t, s->items, s->n, &nput, CV_FOREVER);
+      CV__BUMP(w->c.blocked_ns, cv__now_ns() - t0);
+      for (size_t i = nput; i < s->n; i++)
+        drop_at_entry(w->dest, s->items[i]);
+      s->n = 0;
+    }
+    pthread_mutex_lock(&st->ord_mu);
+    s->done = false;
+    st->base++;
+    if (st->ord_waiters)
+      pthread_cond_broadcast(&st->ord_cond);
+  }
+  st->flushing = false;
+  pthread_mutex_unlock(&st->ord_mu);
+}
+
+static void run_ordered(cv_stage_ctx *w, void **items) {
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  int64_t t0 = cv__now_ns();
+  for (;;) {
+    size_t n;
+    uint64_t seq0 = 0;
+    int64_t waited;
+    int rc = take_ordered(w, items, &n, &seq0, &waited);
+    int64_t t1 = cv__now_ns();
+    CV__BUMP(w->c.blocked_ns, waited);
+    CV__BUMP(w->c.starved_ns, t1 - t0 - waited);
+    if (rc != CV_OK)
+      break;
+    CV__BUMP(w->c.taken, n);
+    for (size_t i = 0; i < n; i++) {
+      w->seq = seq0 + i;
+      if (is_cancelled(p)) {
+        destroy_input(st, items[i]);
+        CV__BUMP(w->c.cancelled, 1);
+      } else {
+        process_one(w, items[i]);
+      }
+      int64_t t2 = cv__now_ns();
+      CV__BUMP(w->c.busy_ns, t2 - t1);
+      complete(w, w->seq);
+      t1 = cv__now_ns();
+    }
+    t0 = t1;
+  }
+}
+
+static void *worker_main(void *arg) {
+  cv_stage_ctx *w = arg;
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  int rc = CV_OK;
+  if (st->init)
+    rc = st->init(st->arg, w->index, &w->state);
+  pthread_mutex_lock(&p->mu);
+  if (rc != CV_OK) {
+    if (p->init_rc == CV_OK)
+      p->init_rc = rc;
+    char msg[CV__MSG_MAX];
+    snprintf(msg, sizeof(msg), "worker_init of worker %u failed: %s",
+             w->index, cv_strerror(rc));
+    record_error_locked(p, st->name, rc, msg);
+  }
+  if (--p->inits_pending == 0)
+    pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->mu);
+
+  if (rc == CV_OK) {
+    void *one;
+    void **items = st->batch == 1 ? &one : w->buf + st->batch;
+    if (st->ordered)
+      run_ordered(w, items);
+    else
+      run_unordered(w, items);
+    if (st->finish)
+      st->finish(st->arg, w->index, w->state);
+  }
+  /* The last worker out closes the next stage's input. */
+  if (atomic_fetch_sub(&st->live, 1) == 1)
+    st->out->t->ops->close(st->out->t);
+  thread_exit_ref(p);
+  return NULL;
+}
+
+/* ---- source and sink -------------------------------------------------- */
+
+static void *source_main(void *arg) {
+  cv_stage_ctx *w = arg;
+  cv_pipeline *p = w->p;
+  w->has_msg = false;
+  int rc = p->source(w, p->source_arg);
+  int64_t now = cv__now_ns();
+  flush(w, &now);
+  if (rc != CV_OK && !is_cancelled(p))
+    report_failure(p, "source", CV_SOURCE_INDEX, rc, w, NULL);
+  cv__transport *t = p->stages[0]->in.t;
+  t->ops->close(t);
+  thread_exit_ref(p);
+  return NULL;
+}
+
+static void *sink_main(void *arg) {
+  cv_pipeline *p = arg;
+  cv__transport *t = p->output.t;
+  void *items[SINK_BATCH];
+  for (;;) {
+    size_t n = 0;
+    if (t->ops->get_many(t, items, SINK_BATCH, &n, CV_FOREVER) != CV_OK)
+      break;
+    CV__BUMP(p->sink_taken, n);
+    size_t i = 0;
+    for (; i < n && !is_cancelled(p); i++) {
+      int rc = p->sink(items[i], p->sink_arg);
+      if (rc == CV_OK) {
+        CV__BUMP(p->sink_ok, 1);
+      } else {
+        CV__BUMP(p->sink_failed, 1);
+        if (!is_cancelled(p))
+          report_failure(p, "sink", p->nstages, rc, NULL, NULL);
+      }
+    }
+    for (size_t j = i; j < n; j++) {
+      if (p->output.destroy)
+        p->output.destroy(items[j], p->output.destroy_arg);
+    }
+    CV__BUMP(p->sink_dropped, n - i);
+  }
+  thread_exit_ref(p);
+  return NULL;
+}
+
+/* ---- the monitor ------------------------------------------------------ */
+
+static void drain_pipe(int fd) {
+  char b[64];
+  while (read(fd, b, sizeof(b)) > 0) {
+  }
+}
+
+static void report_progress(cv_pipeline *p) {
+  cv_pipeline_summary s;
+  cv_pipeline_summary_get(p, &s);
+  p->progress(p, &s, p->progress_arg);
+}
+
+static void *monitor_main(void *arg) {
+  cv_pipeline *p = arg;
+  int64_t next = cv__now_ns() + p->progress_interval_ns;
+  for (;;) {
+    if (atomic_load(&p->async_cancel))
+      cancel_internal(p);
+    pthread_mutex_lock(&p->mu);
+    bool fin = p->finished;
+    pthread_mutex_unlock(&p->mu);
+    if (fin)
+      break;
+    int tmo = -1;
+    if (p->progress) {
+      int64_t d = next - cv__now_ns();
+      tmo = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
+    }
+    struct pollfd pfd = {.fd = p->wake_fd[0], .events = POLLIN};
+    if (poll(&pfd, 1, tmo) > 0)
+      drain_pipe(p->wake_fd[0]);
+    if (p->progress) {
+      int64_t now = cv__now_ns();
+      if (now >= next) {
+        report_progress(p);
+        next += p->progress_interval_ns;
+        if (next <= now)
+          next = now + p->progress_interval_ns;
+      }
+    }
+  }
+  if (p->progress)
+    report_progress(p);
+  return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static int set_flags(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return CV_ESYS;
+  int fdf = fcntl(fd, F_GETFD);
+  if (fdf < 0 || fcntl(fd, F_SETFD, fdf | FD_CLOEXEC) < 0)
+    return CV_ESYS;
+  return CV_OK;
+}
+
+int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
+  if (!out)
+    return CV_EINVAL;
+  *out = NULL;
+  cv_pipeline_options o = {0};
+  if (opts)
+    o = *opts;
+  if ((o.on_error != CV_ON_ERROR_SKIP && o.on_error != CV_ON_ERROR_FAIL_FAST) ||
+      o.progress_interval_ns < 0)
+    return CV_EINVAL;
+  cv_pipeline *p = calloc(1, sizeof(*p));
+  if (!p)
+    return CV_ENOMEM;
+  p->wake_fd[0] = p->wake_fd[1] = -1;
+  p->name = dup_str(o.name ? o.name : "pipeline");
+  if (!p->name) {
+    free(p);
+    return CV_ENOMEM;
+  }
+  p->policy = o.on_error;
+  p->error_cb = o.error_cb;
+  p->error_arg = o.error_arg;
+  p->item_destroy = o.item_destroy;
+  p->item_destroy_arg = o.item_destroy_arg;
+  p->ordered = o.ordered;
+  p->output_capacity = o.output_capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY
+                       : o.output_capacity == CV_UNBOUNDED ? 0
+                                                           : o.output_capacity;
+  p->source = o.source;
+  p->source_arg = o.source_arg;
+  p->sink = o.sink;
+  p->sink_arg = o.sink_arg;
+  p->progress = o.progress;
+  p->progress_arg = o.progress_arg;
+  p->progress_interval_ns =
+      o.progress_interval_ns ? o.progress_interval_ns : CV_SEC(1);
+  p->output.destroy = o.item_destroy;
+  p->output.destroy_arg = o.item_destroy_arg;
+  atomic_init(&p->output.entry_dropped, 0);
+  atomic_init(&p->ready, false);
+  atomic_init(&p->cancelled, false);
+  atomic_init(&p->async_cancel, 0);
+
+  int rc = CV_ESYS;
+  if (pthread_mutex_init(&p->mu, NULL) != 0)
+    goto fail_mu;
+  if (pthread_mutex_init(&p->join_mu, NULL) != 0)
+    goto fail_join_mu;
+  if (cv__cond_init(&p->cond) != CV_OK)
+    goto fail_cond;
+  if (pipe(p->wake_fd) != 0 || set_flags(p->wake_fd[0]) != CV_OK ||
+      set_flags(p->wake_fd[1]) != CV_OK)
+    goto fail_pipe;
+  *out = p;
+  return CV_OK;
+
+fail_pipe:
+  if (p->wake_fd[0] >= 0) {
+    close(p->wake_fd[0]);
+    close(p->wake_fd[1]);
+  }
+  pthread_cond_destroy(&p->cond);
+fail_cond:
+  pthread_mutex_destroy(&p->join_mu);
+fail_join_mu:
+  pthread_mutex_destroy(&p->mu);
+fail_mu:
+  free(p->name);
+  free(p);
+  return rc;
+}
+
+static void stage_free(cv__stage *st) {
+  if (!st)
+    return;
+  if (st->workers) {
+    for (unsigned i = 0; i < st->nworkers; i++)
+      free(st->workers[i].buf);
+    free(st->workers);
+  }
+  if (st->slots) {
+    for (size_t i = 0; i < st->window; i++) {
+      /* Only after a failed start can anything be left here. */
+      for (size_t j = 0; j < st->slots[i].n; j++) {
+        if (st->out && st->out->destroy)
+          st->out->destroy(st->slots[i].items[j], st->out->destroy_arg);
+      }
+      free(st->slots[i].items);
+    }
+    free(st->slots);
+    pthread_cond_destroy(&st->ord_cond);
+    pthread_mutex_destroy(&st->ord_mu);
+    pthread_mutex_destroy(&st->take_mu);
+  }
+  free(st->name);
+  free(st);
+}
+
+int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
+  if (!p || !opts || !opts->fn)
+    return CV_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  bool started = p->start_called;
+  pthread_mutex_unlock(&p->mu);
+  if (started)
+    return CV_ESTATE;
+  if (p->nstages == p->stages_cap) {
+    size_t cap = p->stages_cap ? 2 * p->stages_cap : 4;
+    cv__stage **s = realloc(p->stages, cap * sizeof(*s));
+    if (!s)
+      return CV_ENOMEM;
+    p->stages = s;
+    p->stages_cap = cap;
+  }
+  cv__stage *st = calloc(1, sizeof(*st));
+  if (!st)
+    return CV_ENOMEM;
+  st->p = p;
+  st->index = p->nstages;
+  if (opts->name) {
+    st->name = dup_str(opts->name);
+  } else {
+    char nm[32];
+    snprintf(nm, sizeof(nm), "stage%zu", p->nstages);
+    st->name = dup_str(nm);
+  }
+  st->fn = opts->fn;
+  st->arg = opts->arg;
+  st->nworkers = opts->workers ? opts->workers : 1;
+  st->capacity = opts->capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY
+                 : opts->capacity == CV_UNBOUNDED ? 0
+                                                  : opts->capacity;
+  st->ordered = opts->ordered || p->ordered;
+  st->window = !st->ordered        ? 0
+               : opts->reorder_window ? opts->reorder_window
+                                      : 4 * (size_t)st->nworkers;
+  st->batch = opts->batch ? opts->batch : 1;
+  st->init = opts->worker_init;
+  st->finish = opts->worker_finish;
+  st->in.destroy = opts->destroy ? opts->destroy : p->item_destroy;
+  st->in.destroy_arg = opts->destroy ? opts->destroy_arg : p->item_destroy_arg;
+  atomic_init(&st->in.entry_dropped, 0);
+  atomic_init(&st->live, st->nworkers);
+  st->workers = calloc(st->nworkers, sizeof(cv_stage_ctx));
+  if (!st->name || !st->workers || st->batch > SIZE_MAX / 4 / sizeof(void *))
+    goto fail;
+  for (unsigned i = 0; i < st->nworkers; i++) {
+    cv_stage_ctx *w = &st->workers[i];
+    w->p = p;
+    w->st = st;
+    w->index = i;
+    w->arg = st->arg;
+    w->bufcap = st->batch;
+    /* Emit buffer, then (batch > 1) the input batch. */
+    w->buf = malloc(2 * st->batch * sizeof(void *));
+    if (!w->buf)
+      goto fail;
+  }
+  if (st->ordered) {
+    st->slots = calloc(st->window, sizeof(cv__slot));
+    if (!st->slots)
+      goto fail;
+    if (pthread_mutex_init(&st->take_mu, NULL) != 0)
+      goto fail_take;
+    if (pthread_mutex_init(&st->ord_mu, NULL) != 0)
+      goto fail_ord;
+    if (cv__cond_init(&st->ord_cond) != CV_OK)
+      goto fail_cond;
+  }
+  p->stages[p->nstages++] = st;
+  return CV_OK;
+
+fail_cond:
+  pthread_mutex_destroy(&st->ord_mu);
+fail_ord:
+  pthread_mutex_destroy(&st->take_mu);
+fail_take:
+  free(st->slots);
+  st->slots = NULL;
+fail:
+  stage_free(st);
+  return CV_ENOMEM;
+}
+
+/* Creates one thread counted in threads_running. */
+static int spawn(cv_pipeline *p, pthread_t *t, void *(*fn)(void *), void *arg,
+                 bool *started) {
+  pthread_mutex_lock(&p->mu);
+  p->threads_running++;
+  pthread_mutex_unlock(&p->mu);
+  if (pthread_create(t, NULL, fn, arg) != 0) {
+    pthread_mutex_lock(&p->mu);
+    p->threads_running--;
+    pthread_mutex_unlock(&p->mu);
+    return CV_ESYS;
+  }
+  *started = true;
+  return CV_OK;
+}
+
+/* start failed after threads may exist: fail, cancel, drop start's ref. */
+static int start_failed(cv_pipeline *p, int rc, const char *what) {
+  pthread_mutex_lock(&p->mu);
+  if (p->status == CV_OK)
+    p->status = CV_EFAILED;
+  record_error_locked(p, what, rc, cv_strerror(rc));
+  pthread_mutex_unlock(&p->mu);
+  cancel_internal(p);
+  thread_exit_ref(p);
+  return rc;
+}
+
+int cv_pipeline_start(cv_pipeline *p) {
+  if (!p)
+    return CV_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  if (p->start_called) {
+    pthread_mutex_unlock(&p->mu);
+    return CV_ESTATE;
+  }
+  if (p->nstages == 0) {
+    pthread_mutex_unlock(&p->mu);
+    return CV_EINVAL;
+  }
+  p->start_called = true;
+  p->start_ns = cv__now_ns();
+  if (is_cancelled(p) || atomic_load(&p->async_cancel)) {
+    atomic_store(&p->cancelled, true);
+    p->status = CV_ECANCELED;
+    p->finished = true;
+    p->end_ns = p->start_ns;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+    return CV_ECANCELED;
+  }
+  p->threads_running = 1; /* start's own reference */
+  pthread_mutex_unlock(&p->mu);
+
+  /* Transports. */
+  int rc = CV_OK;
+  for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
+    cv__stage *st = p->stages[i];
+    rc = cv__transport_queue_create(&st->in.t, st->capacity, st->in.destroy,
+                                    st->in.destroy_arg);
+  }
+  if (rc == CV_OK)
+    rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
+                                    p->output.destroy, p->output.destroy_arg);
+  if (rc == CV_OK && p->source) {
+    p->source_ctx = calloc(1, sizeof(cv_stage_ctx));
+    if (p->source_ctx)
+      p->source_ctx->buf = malloc(sizeof(void *));
+    if (!p->source_ctx || !p->source_ctx->buf)
+      rc = CV_ENOMEM;
+  }
+  if (rc != CV_OK) {
+    for (size_t i = 0; i < p->nstages; i++) {
+      if (p->stages[i]->in.t)
+        p->stages[i]->in.t->ops->destroy(p->stages[i]->in.t);
+      p->stages[i]->in.t = NULL;
+    }
+    if (p->output.t)
+      p->output.t->ops->destroy(p->output.t);
+    p->output.t = NULL;
+    return start_failed(p, rc, "start");
+  }
+  for (size_t i = 0; i < p->nstages; i++)
+    p->stages[i]->out =
+        i + 1 < p->nstages ? &p->stages[i + 1]->in : &p->output;
+  if (p->source) {
+    cv_stage_ctx *s = p->source_ctx;
+    s->p = p;
+    s->arg = p->source_arg;
+    s->dest = &p->stages[0]->in;
+    s->bufcap = 1;
+  }
+  for (size_t i = 0; i < p->nstages; i++)
+    for (unsigned j = 0; j < p->stages[i]->nworkers; j++)
+      p->stages[i]->workers[j].dest = p->stages[i]->out;
+
+  pthread_mutex_lock(&p->mu);
+  p->have_transports = true;
+  bool cancelled_early = is_cancelled(p);
+  unsigned total = 0;
+  for (size_t i = 0; i < p->nstages; i++)
+    total += p->stages[i]->nworkers;
+  p->inits_pending = total;
+  pthread_mutex_unlock(&p->mu);
+  if (cancelled_early)
+    shutdown_all(p);
+
+  /* Workers. */
+  for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
+    cv__stage *st = p->stages[i];
+    for (unsigned j = 0; j < st->nworkers; j++) {
+      cv_stage_ctx *w = &st->workers[j];
+      if (rc == CV_OK)
+        rc = spawn(p, &w->thread, worker_main, w, &w->thread_started);
+      if (rc != CV_OK) {
+        /* Never started: account for it as a worker that left at once. */
+        pthread_mutex_lock(&p->mu);
+        p->inits_pending--;
+        pthread_mutex_unlock(&p->mu);
+        if (atomic_fetch_sub(&st->live, 1) == 1)
+          st->out->t->ops->close(st->out->t);
+      }
+    }
+  }
+  if (rc != CV_OK) {
+    /* Stages never reached: their workers never start either. */
+    for (size_t i = 0; i < p->nstages; i++) {
+      cv__stage *st = p->stages[i];
+      if (st->workers[0].thread_started || atomic_load(&st->live) == 0)
+        continue;
+      pthread_mutex_lock(&p->mu);
+      p->inits_pending -= atomic_load(&st->live);
+      pthread_mutex_unlock(&p->mu);
+      atomic_store(&st->live, 0);
+      st->out->t->ops->close(st->out->t);
+    }
+  }
+
+  /* Every init has run (or failed). */
+  pthread_mutex_lock(&p->mu);
+  while (p->inits_pending > 0)
+    pthread_cond_wait(&p->cond, &p->mu);
+  int init_rc = p->init_rc;
+  if (init_rc != CV_OK && p->status == CV_OK)
+    p->status = CV_EFAILED;
+  pthread_mutex_unlock(&p->mu);
+  if (rc != CV_OK)
+    return start_failed(p, rc, "start");
+  if (init_rc != CV_OK) {
+    cancel_internal(p);
+    thread_exit_ref(p);
+    return init_rc;
+  }
+
+  if (p->sink)
+    rc = spawn(p, &p->sink_thread, sink_main, p, &p->sink_started);
+  if (rc == CV_OK && p->source)
+    rc = spawn(p, &p->source_thread, source_main, p->source_ctx,
+               &p->source_started);
+  if (rc == CV_OK &&
+      pthread_create(&p->monitor_thread, NULL, monitor_main, p) == 0)
+    p->monitor_started = true;
+  else if (rc == CV_OK)
+    rc = CV_ESYS;
+  if (rc != CV_OK) {
+    if (p->source && !p->source_started)
+      p->stages[0]->in.t->ops->close(p->stages[0]->in.t);
+    return start_failed(p, rc, "start");
+  }
+  atomic_store_explicit(&p->ready, true, memory_order_release);
+  thread_exit_ref(p);
+  return CV_OK;
+}
+
+/* ---- feeding and reading ---------------------------------------------- */
+
+static bool is_ready(const cv_pipeline *p) {
+  return atomic_load_explicit(&((cv_pipeline *)p)->ready,
+                              memory_order_acquire);
+}
+
+int cv_pipeline_put_many(cv_pipeline *p, void *const *items, size_t n,
+                         size_t *nput, int64_t timeout_ns) {
+  if (nput)
+    *nput = 0;
+  if (!p || (!items && n > 0))
+    return CV_EINVAL;
+  if (is_cancelled(p))
+    return CV_ECANCELED;
+  if (!is_ready(p) || p->source)
+    return CV_ESTATE;
+  if (n == 0)
+    return CV_OK;
+  cv__transport *t = p->stages[0]->in.t;
+  return map_closed(t->ops->put_many(t, items, n, nput, timeout_ns));
+}
+
+int cv_pipeline_put(cv_pipeline *p, void *item, int64_t timeout_ns) {
+  if (!p)
+    return CV_EINVAL;
+  if (is_cancelled(p))
+    return CV_ECANCELED;
+  if (!is_ready(p) || p->source)
+    return CV_ESTATE;
+  cv__transport *t = p->stages[0]->in.t;
+  return map_closed(t->ops->put(t, item, timeout_ns));
+}
+
+int cv_pipeline_close_input(cv_pipeline *p) {
+  if (!p)
+    return CV_EINVAL;
+  if (p->source)
+    return CV_ESTATE;
+  if (!is_ready(p))
+    return is_cancelled(p) ? CV_OK : CV_ESTATE;
+  cv__transport *t = p->stages[0]->in.t;
+  t->ops->close(t);
+  return CV_OK;
+}
+
+int cv_pipeline_get_many(cv_pipeline *p, void **items, size_t max,
+                         size_t *nget, int64_t timeout_ns) {
+  if (nget)
+    *nget = 0;
+  if (!p || !items || !nget || max == 0)
+    return CV_EINVAL;
+  if (is_cancelled(p))
+    return CV_ECANCELED;
+  if (!is_ready(p) || p->sink)
+    return CV_ESTATE;
+  cv__transport *t = p->output.t;
+  return map_closed(t->ops->get_many(t, items, max, nget, timeout_ns));
+}
+
+int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns) {
+  if (!p || !item)
+    return CV_EINVAL;
+  if (is_cancelled(p))
+    return CV_ECANCELED;
+  if (!is_ready(p) || p->sink)
+    return CV_ESTATE;
+  cv__transport *t = p->output.t;
+  return map_closed(t->ops->get(t, item, timeout_ns));
+}
+
+/* ---- waiting, cancelling, destroying ---------------------------------- */
+
+static void join_all(cv_pipeline *p) {
+  pthread_mutex_lock(&p->join_mu);
+  if (!p->joined) {
+    for (size_t i = 0; i < p->nstages; i++) {
+      cv__stage *st = p->stages[i];
+      for (unsigned j = 0; j < st->nworkers; j++)
+        if (st->workers[j].thread_started)
+          pthread_join(st->workers[j].thread, NULL);
+    }
+    if (p->source_started)
+      pthread_join(p->source_thread, NULL);
+    if (p->sink_started)
+      pthread_join(p->sink_thread, NULL);
+    if (p->monitor_started)
+      pthread_join(p->monitor_thread, NULL);
+    p->joined = true;
+  }
+  pthread_mutex_unlock(&p->join_mu);
+}
+
+int cv_pipeline_wait(cv_pipeline *p, int64_t timeout_ns) {
+  if (!p)
+    return CV_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  if (!p->start_called) {
+    pthread_mutex_unlock(&p->mu);
+    return CV_ESTATE;
+  }
+  int64_t deadline = cv__deadline(timeout_ns);
+  while (!p->finished) {
+    if (timeout_ns == 0 ||
+        (cv__cond_wait(&p->cond, &p->mu, deadline) == CV_ETIMEDOUT &&
+         !p->finished)) {
+      pthread_mutex_unlock(&p->mu);
+      return CV_ETIMEDOUT;
+    }
+  }
+  int status = p->status;
+  pthread_mutex_unlock(&p->mu);
+  join_all(p);
+  return status;
+}
+
+int cv_pipeline_cancel(cv_pipeline *p) {
+  if (!p)
+    return CV_EINVAL;
+  cancel_internal(p);
+  return CV_OK;
+}
+
+int cv_pipeline_cancel_async(cv_pipeline *p) {
+  if (!p)
+    return CV_EINVAL;
+  int saved = errno;
+  atomic_store(&p->async_cancel, 1);
+  char c = 'c';
+  if (write(p->wake_fd[1], &c, 1) < 0) {
+    /* Pipe full: the monitor has a wake-up pending already. */
+  }
+  errno = saved;
+  return CV_OK;
+}
+
+int cv_pipeline_destroy(cv_pipeline *p) {
+  if (!p)
+    return CV_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  bool started = p->start_called;
+  pthread_mutex_unlock(&p->mu);
+  if (started) {
+    cancel_internal(p);
+    cv_pipeline_wait(p, CV_FOREVER);
+  }
+  for (size_t i = 0; i < p->nstages; i++) {
+    cv__stage *st = p->stages[i];
+    if (st->in.t)
+      st->in.t->ops->destroy(st->in.t);
+  }
+  /* Slot leftovers (none after a normal run) go to the output's destroy via
+   * stage_free, so the output transport is destroyed after the stages. */
+  for (size_t i = 0; i < p->nstages; i++)
+    stage_free(p->stages[i]);
+  if (p->output.t)
+    p->output.t->ops->destroy(p->output.t);
+  free(p->stages);
+  if (p->source_ctx) {
+    free(p->source_ctx->buf);
+    free(p->source_ctx);
+  }
+  close(p->wake_fd[0]);
+  close(p->wake_fd[1]);
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->join_mu);
+  pthread_mutex_destroy(&p->mu);
+  free(p->name);
+  free(p);
+  return CV_OK;
+}

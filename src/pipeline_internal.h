@@ -1,0 +1,179 @@
+/* src/pipeline_internal.h - the pipeline's private structures, shared by
+ * pipeline.c (threads, flow, cancellation) and pipeline_stats.c (counters,
+ * summary, reports).  See the design notes at the top of pipeline.c. */
+#ifndef CONVEYOR_PIPELINE_INTERNAL_H
+#define CONVEYOR_PIPELINE_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "conveyor/pipeline.h"
+#include "internal.h"
+#include "transport.h"
+
+#define CV__MSG_MAX 256
+#define CV__CACHE_LINE 64
+
+/* Where items go: a stage's input, or the pipeline's output.  Emitters hand
+ * items to `t`; an item that cannot enter (the pipeline was cancelled) is
+ * destroyed here and counted in `entry_dropped`.  The same destroy callback
+ * serves the transport for items it discards. */
+typedef struct cv__dest {
+  cv__transport *t;
+  cv_destroy_fn destroy;
+  void *destroy_arg;
+  _Atomic uint64_t entry_dropped;
+} cv__dest;
+
+/* Counters of one worker (or of the source).  Each has a single writer, the
+ * worker itself, which updates them with relaxed load+store (no locked
+ * instruction); readers on other threads sum them over the workers. */
+typedef struct cv__counters {
+  _Atomic uint64_t taken;     /* items taken from the input */
+  _Atomic uint64_t succeeded; /* function returned CV_OK */
+  _Atomic uint64_t out;       /* items emitted */
+  _Atomic uint64_t filtered;  /* succeeded without emitting */
+  _Atomic uint64_t failed;    /* function failed */
+  _Atomic uint64_t cancelled; /* taken, then dropped by cancellation */
+  _Atomic int64_t busy_ns;
+  _Atomic int64_t starved_ns;
+  _Atomic int64_t blocked_ns;
+} cv__counters;
+
+/* Adds to a single-writer counter. */
+#define CV__BUMP(field, n)                                                     \
+  atomic_store_explicit(                                                       \
+      &(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),    \
+      memory_order_relaxed)
+#define CV__LOAD(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+typedef struct cv__stage cv__stage;
+
+/* A worker thread of a stage, or the source thread (st == NULL).  It is
+ * also the cv_stage_ctx handed to the functions it runs. */
+struct cv_stage_ctx {
+  cv__counters c; /* first, on its own cache line */
+  char pad_[CV__CACHE_LINE]; /* keeps the counters off the fields below */
+
+  cv_pipeline *p;
+  cv__stage *st; /* NULL for the source */
+  unsigned index;
+  void *state; /* from worker_init */
+  void *arg;   /* stage arg / source arg */
+  cv__dest *dest; /* where emits go */
+  pthread_t thread;
+  bool thread_started;
+
+  /* The item being processed. */
+  void *item;
+  bool emitted_input; /* the function emitted `item` itself */
+  uint64_t nemit;     /* emits during this call */
+  uint64_t seq;       /* its sequence number (ordered stages) */
+  bool has_msg;
+  char msg[CV__MSG_MAX];
+
+  /* Emits not yet handed on (unordered stages): flushed when full and after
+   * each batch of inputs. */
+  void **buf;
+  size_t nbuf, bufcap;
+  int64_t blocked_acc; /* blocked time inside the current batch */
+  char pad2_[CV__CACHE_LINE]; /* keeps the next worker's counters apart */
+};
+
+/* A slot of the reorder window: the outputs of one input. */
+typedef struct cv__slot {
+  void **items;
+  size_t n, cap;
+  bool done; /* the input's function has returned */
+} cv__slot;
+
+struct cv__stage {
+  cv_pipeline *p;
+  size_t index;
+  char *name;
+  cv_stage_fn fn;
+  void *arg;
+  unsigned nworkers;
+  size_t capacity; /* 0 = unbounded (queue convention) */
+  bool ordered;
+  size_t window;
+  size_t batch;
+  cv_worker_init_fn init;
+  cv_worker_finish_fn finish;
+
+  cv__dest in;   /* this stage's input */
+  cv__dest *out; /* the next stage's input, or the pipeline's output */
+  cv_stage_ctx *workers;
+  atomic_uint live; /* workers not yet finished: the last one closes out */
+
+  /* Ordered stages.  take_mu serialises "take items + number them";
+   * ord_mu guards the window.  Lock order: take_mu, then ord_mu. */
+  pthread_mutex_t take_mu;
+  pthread_mutex_t ord_mu;
+  pthread_cond_t ord_cond; /* the window moved, or cancellation */
+  unsigned ord_waiters;
+  uint64_t next_seq; /* next number to give (under take_mu) */
+  uint64_t base;     /* oldest number not yet released (under ord_mu) */
+  bool flushing;     /* a worker is releasing slots (under ord_mu) */
+  cv__slot *slots;   /* `window` slots, number % window */
+};
+
+struct cv_pipeline {
+  char *name;
+  cv_error_policy policy;
+  cv_error_fn error_cb;
+  void *error_arg;
+  cv_destroy_fn item_destroy;
+  void *item_destroy_arg;
+  bool ordered;
+  size_t output_capacity;
+  cv_source_fn source;
+  void *source_arg;
+  cv_sink_fn sink;
+  void *sink_arg;
+  cv_progress_fn progress;
+  void *progress_arg;
+  int64_t progress_interval_ns;
+
+  cv__stage **stages;
+  size_t nstages, stages_cap;
+  cv__dest output;
+
+  /* Lifecycle, under mu unless atomic. */
+  pthread_mutex_t mu;
+  pthread_cond_t cond; /* inits done, finished */
+  bool start_called;
+  bool have_transports; /* the queues exist (cancel shuts them down) */
+  int init_rc;          /* first failing worker_init's code */
+  atomic_bool ready;     /* queues exist; put/get allowed */
+  atomic_bool cancelled; /* cancel requested: the workers' fast check */
+  atomic_int async_cancel; /* set by cv_pipeline_cancel_async */
+  int wake_fd[2];          /* the monitor sleeps on [0] */
+  unsigned threads_running; /* workers + source + sink, + 1 during start */
+  unsigned inits_pending;
+  bool finished;
+  int status; /* CV_OK, CV_ECANCELED, CV_EFAILED */
+  int64_t start_ns, end_ns;
+
+  /* The first error (any policy), under mu. */
+  int err_code;
+  const char *err_stage;
+  char err_msg[CV__MSG_MAX];
+
+  cv_stage_ctx *source_ctx;
+  pthread_t source_thread, sink_thread, monitor_thread;
+  bool source_started, sink_started, monitor_started;
+
+  /* The sink thread's counters (single writer). */
+  _Atomic uint64_t sink_taken, sink_ok, sink_failed, sink_dropped;
+
+  pthread_mutex_t join_mu;
+  bool joined;
+};
+
+/* pipeline_stats.c */
+void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);
+
+#endif /* CONVEYOR_PIPELINE_INTERNAL_H */
