@@ -1,0 +1,80 @@
+/* bench/pipeline_conveyor.c - W4 on conveyor's pipeline API: the seed's
+ * three stages (3, 4 and 5 workers) whose functions pass their item on
+ * unchanged, each stage's input queue bounded at --capacity, a sink that
+ * checks what arrives.  The main thread feeds 1..N with cv_pipeline_put(),
+ * closes the input and waits: no sentinels, no stop_threads.
+ *
+ * The clock starts once cv_pipeline_start() has returned (every worker is
+ * running, as the hand-wired drivers start it after their start barrier)
+ * and stops when cv_pipeline_wait() has joined everything.  Stages take one
+ * item at a time, like the hand-wired pipelines; BENCH_PIPELINE_BATCH=n sets
+ * the stages' `batch` option to n instead (the table notes it). */
+#include "bench.h"
+
+#include <conveyor.h>
+#include <conveyor/pipeline.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static bench_sum got; /* the sink runs on one thread: no lock needed */
+
+static int pass_on(cv_stage_ctx *ctx, void *item) { return cv_emit(ctx, item); }
+
+static int sink(void *item, void *arg) {
+  (void)arg;
+  bench_sum_add(&got, (uint64_t)(uintptr_t)item);
+  return CV_OK;
+}
+
+static void check(int rc, const char *what) {
+  if (rc != CV_OK)
+    bench_die("conveyor pipeline: %s: %s", what, cv_strerror(rc));
+}
+
+int main(int argc, char **argv) {
+  bench_opts o;
+  bench_parse(&o, argc, argv);
+  const char *b = getenv("BENCH_PIPELINE_BATCH");
+  size_t batch = b && *b ? (size_t)strtoul(b, NULL, 10) : 1;
+  if (batch == 0)
+    batch = 1;
+  static const char *const names[] = {"download", "resize", "upload", "s3",
+                                      "s4", "s5", "s6", "s7"};
+  cv_pipeline *p;
+  cv_pipeline_options po = {.name = "seed", .sink = sink};
+  check(cv_pipeline_create(&p, &po), "create");
+  for (int s = 0; s < o.nstages; s++) {
+    cv_stage_options so = {.name = names[s], .fn = pass_on,
+                           .workers = (unsigned)o.stages[s],
+                           .capacity = o.capacity, .batch = batch};
+    check(cv_pipeline_add_stage(p, &so), "add_stage");
+  }
+  check(cv_pipeline_start(p), "start");
+  uint64_t t0 = bench_now_ns();
+  for (uint64_t v = 1; v <= o.items; v++)
+    check(cv_pipeline_put(p, (void *)(uintptr_t)v, CV_FOREVER), "put");
+  check(cv_pipeline_close_input(p), "close_input");
+  check(cv_pipeline_wait(p, CV_FOREVER), "wait");
+  uint64_t elapsed = bench_now_ns() - t0;
+
+  cv_pipeline_summary sum;
+  check(cv_pipeline_summary_get(p, &sum), "summary");
+  if (!cv_pipeline_summary_balanced(&sum) || sum.fed != o.items ||
+      sum.delivered != o.items)
+    bench_die("W4: summary: fed %llu delivered %llu (want %llu), balanced %d",
+              (unsigned long long)sum.fed, (unsigned long long)sum.delivered,
+              (unsigned long long)o.items, cv_pipeline_summary_balanced(&sum));
+  check(cv_pipeline_destroy(p), "destroy");
+  bench_sum want = bench_sum_expected(o.items);
+  bench_sum_check("W4", &got, &want);
+
+  char notes[32] = "-", extra[64];
+  if (batch > 1)
+    snprintf(notes, sizeof notes, "stage batch=%zu", batch);
+  size_t len = (size_t)snprintf(extra, sizeof extra, "stages=");
+  for (int s = 0; s < o.nstages && len < sizeof extra; s++)
+    len += (size_t)snprintf(extra + len, sizeof extra - len, "%s%d",
+                            s ? "/" : "", o.stages[s]);
+  bench_report(&o, "conveyor-pipeline", notes, o.items, elapsed, extra);
+  return 0;
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# bench/run.sh - build the benchmark drivers and run every workload for
+# conveyor and each peer in one run, then print the table of ratios.
+#
+#   bench/run.sh [--quick] [--reps N] [--only W1,W4,...] [--impls a,b,...]
+#                [--no-instr] [--strict]
+#
+#   --quick     small sizes, 1 repetition, small instruction counts: a smoke
+#               test that the whole harness works (its numbers mean little)
+#   --reps N    repetitions (default 5); implementations alternate in each
+#   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
+#   --impls     drivers to run (conveyor conveyor_pipeline mutexcv glib
+#               glib_bounded tbb moodycamel python)
+#   --no-instr  skip the instruction counts under valgrind callgrind
+#   --strict    exit 3 when a target is missed
+#
+# Sizes can be overridden per workload: BENCH_ITEMS_W1=..., and for Python
+# BENCH_PY_ITEMS_W1=... (W4's Python is the seed program).  The build goes to
+# build/bench (BENCH_BUILD), results to build/bench/results.{txt,tsv,json}
+# with every raw result line in build/bench/raw.tsv.  A driver that fails
+# (wrong count or checksum, crash, timeout) makes the run exit 1.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BENCH_BUILD:-$root/build/bench}
+python=${PYTHON:-python3}
+quick=0 reps=5 only="" impls="" instr=1 strict=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --reps) reps=$2; shift ;;
+    --only) only=$2; shift ;;
+    --impls) impls=$2; shift ;;
+    --no-instr) instr=0 ;;
+    --strict) strict=--strict ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$quick" = 1 ] && [ "$reps" = 5 ] && reps=1
+
+# ---- build ----
+echo "bench: building in $build" >&2
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_BENCH=ON \
+  -DCV_BUILD_TESTS=OFF -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=OFF >/dev/null
+cmake --build "$build" -j"${JOBS:-2}" >/dev/null
+bin=$build/bench
+rm -f "$bin/bench_conveyor_pipeline"
+if [ -f "$root/include/conveyor/pipeline.h" ] &&
+   ! cmake --build "$build" -j"${JOBS:-2}" --target bench_conveyor_pipeline \
+       >"$build/pipeline-build.log" 2>&1; then
+  echo "bench: conveyor's pipeline does not build yet (see $build/pipeline-build.log):" \
+       "W4 uses conveyor queues wired by hand only" >&2
+fi
+
+# ---- workloads: label, driver arguments, items (full, quick), Python items ----
+# W1 10M items, W4 1M items: as specified.  W2/W3 have no specified count:
+# sized to take seconds, not minutes.  Python runs fewer items where it would
+# take minutes (it reports items/s all the same), except the seed program.
+declare -A args full quick_n pyfull pyquick
+args[W1]="--workload W1 --capacity 1024";                        full[W1]=10000000; quick_n[W1]=200000; pyfull[W1]=200000;  pyquick[W1]=20000
+args[W2]="--workload W2 --capacity 1024 --producers 4 --consumers 4";   full[W2]=4000000;  quick_n[W2]=200000; pyfull[W2]=100000;  pyquick[W2]=20000
+args[W2x16]="--workload W2 --capacity 1024 --producers 16 --consumers 16"; full[W2x16]=1000000; quick_n[W2x16]=200000; pyfull[W2x16]=100000; pyquick[W2x16]=20000
+args[W3]="--workload W3 --capacity 1";                           full[W3]=200000;   quick_n[W3]=5000;   pyfull[W3]=20000;   pyquick[W3]=2000
+args[W4]="--workload W4 --capacity 1024 --stages 3,4,5";         full[W4]=1000000;  quick_n[W4]=20000;  pyfull[W4]=1000000; pyquick[W4]=20000
+args[W5]="--workload W5 --capacity 1024 --period-us 1000";       full[W5]=2000;     quick_n[W5]=100;    pyfull[W5]=2000;    pyquick[W5]=100
+args[W6]="--workload W6 --capacity 1024 --batch 64";             full[W6]=10000000; quick_n[W6]=200000; pyfull[W6]=200000;  pyquick[W6]=20000
+workloads=(W1 W2 W2x16 W3 W4 W5 W6)
+[ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
+
+all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel python)
+[ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline "${all_impls[@]}")
+if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
+drivers=()
+for d in "${sel[@]}"; do
+  if [ "$d" = python ] || [ -x "$bin/bench_$d" ]; then drivers+=("$d")
+  else echo "bench: no driver bench_$d (library missing?), left out" >&2; fi
+done
+
+items_for() { # label driver
+  local w=$1 d=$2 var
+  if [ "$d" = python ]; then
+    var=BENCH_PY_ITEMS_$w
+    if [ -n "${!var:-}" ]; then echo "${!var}"; elif [ "$quick" = 1 ]; then echo "${pyquick[$w]}"; else echo "${pyfull[$w]}"; fi
+  else
+    var=BENCH_ITEMS_$w
+    if [ -n "${!var:-}" ]; then echo "${!var}"; elif [ "$quick" = 1 ]; then echo "${quick_n[$w]}"; else echo "${full[$w]}"; fi
+  fi
+}
+
+cmd_for() { # label driver items -> prints the command, or nothing if n/a
+  local w=$1 d=$2 n=$3
+  case "$d" in
+    python)
+      if [ "$w" = W4 ]; then echo "$python $root/bench/seed_pipeline.py --items $n --label W4"
+      else echo "$python $root/bench/py_queue.py ${args[$w]} --items $n --label $w"; fi ;;
+    conveyor_pipeline)
+      [ "$w" = W4 ] && echo "$bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4" ;;
+    *) echo "$bin/bench_$d ${args[$w]} --items $n --label $w" ;;
+  esac
+}
+
+out=$build
+raw=$out/raw.tsv
+: >"$raw"
+failed=0
+timeout_s=${BENCH_TIMEOUT:-300}
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: ${#workloads[@]} workloads x ${#drivers[@]} implementations x $reps repetitions" \
+     "(load average at start: $load)" >&2
+
+for ((r = 0; r < reps; r++)); do
+  for w in "${workloads[@]}"; do
+    [ -n "${args[$w]:-}" ] || { echo "bench: unknown workload $w" >&2; exit 2; }
+    nd=${#drivers[@]}
+    for ((k = 0; k < nd; k++)); do
+      d=${drivers[$(((k + r) % nd))]}   # rotate the order in every repetition
+      n=$(items_for "$w" "$d")
+      cmd=$(cmd_for "$w" "$d" "$n")
+      [ -n "$cmd" ] || continue
+      if line=$(timeout "$timeout_s" $cmd 2>"$out/stderr.last"); then
+        printf '%s\n' "$line" | grep '^result' >>"$raw" || {
+          echo "bench: FAILED: $w $d printed no result line" >&2; failed=1; }
+        rate=$(printf '%s\n' "$line" | grep -o 'rate=[0-9.]*' | cut -d= -f2)
+        printf 'bench: [%d/%d] %-6s %-18s %14.0f items/s\n' $((r + 1)) "$reps" "$w" "$d" "$rate" >&2
+      else
+        rc=$?
+        echo "bench: FAILED (exit $rc): $cmd" >&2
+        sed 's/^/    /' "$out/stderr.last" >&2
+        failed=1
+      fi
+    done
+  done
+done
+
+# ---- instructions per item: valgrind callgrind, W1 and W3 ----
+# Counted at two item counts and differenced, so start-up and thread creation
+# cancel out.  Callgrind runs one thread at a time, so these are the
+# instructions of an uncontended run: stable where seconds are not.
+if [ "$instr" = 1 ] && command -v valgrind >/dev/null; then
+  for w in W1 W3; do
+    if [ "$w" = W1 ]; then n1=100000; [ "$quick" = 1 ] && n1=20000
+    else n1=10000; [ "$quick" = 1 ] && n1=2000; fi
+    n2=$((n1 * 2))
+    for d in "${drivers[@]}"; do
+      case "$d" in python|conveyor_pipeline) continue ;; esac
+      ir=()
+      name=""
+      for n in $n1 $n2; do
+        cmd=$(cmd_for "$w" "$d" "$n")
+        if ! timeout "$timeout_s" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+             $cmd >"$out/stdout.last" 2>"$out/stderr.last"; then
+          echo "bench: FAILED under callgrind: $cmd" >&2
+          sed 's/^/    /' "$out/stderr.last" >&2
+          failed=1; continue 2
+        fi
+        ir+=("$(grep -o 'Collected : [0-9]*' "$out/stderr.last" | grep -o '[0-9]*$')")
+        name=$(grep -o 'impl=[^	]*' "$out/stdout.last" | cut -d= -f2)
+      done
+      per=$(awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$((n2 - n1))" 'BEGIN { printf "%.1f", (b - a) / n }')
+      printf 'instr\tworkload=%s\timpl=%s\tinstr_per_item=%s\titems=%s,%s\n' "$w" "$name" "$per" "$n1" "$n2" >>"$raw"
+      printf 'bench: callgrind %-3s %-18s %10s instructions/item\n' "$w" "$name" "$per" >&2
+    done
+  done
+fi
+
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+set +e
+$python "$root/bench/report.py" "$raw" "$out" $strict \
+  --meta "date=$(date -u +%Y-%m-%dT%H:%MZ)" --meta "commit=$rev" \
+  --meta "cpus=$(nproc)" --meta "reps=$reps" --meta "quick=$quick" \
+  --meta "load_at_start=${load// /,}"
+status=$?
+set -e
+echo "bench: results in $out/results.txt, results.tsv, results.json (raw lines: raw.tsv)" >&2
+if [ "$failed" != 0 ]; then
+  echo "bench: SOME RUNS FAILED (see above): the table is incomplete" >&2
+  exit 1
+fi
+exit $status
