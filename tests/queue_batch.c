@@ -157,7 +157,7 @@ static void batch_wakes_all_it_serves(void) {
 /* A get_many asleep on an empty queue returns as soon as one item comes. */
 static void get_many_wakes_for_one(void) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 16}));
   void *out[8];
   op g = {.items = out, .n = 8};
   op_start(&g, OP_GET_MANY, q, NULL, CV_SEC(60));

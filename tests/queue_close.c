@@ -119,7 +119,7 @@ static void close_stops_put_many(void) {
 /* Close is a no-op after shutdown: the queue keeps reporting CV_ESHUTDOWN. */
 static void close_after_shutdown(void) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 16}));
   CHECK_OK(cv_queue_put(q, IP(1), CV_NOWAIT));
   CHECK_OK(cv_queue_shutdown(q, CV_SHUTDOWN_DRAIN));
   CHECK_OK(cv_queue_close(q));

@@ -5,7 +5,7 @@
 
 static void counting_rules(void) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 16}));
   CHECK_OK(cv_queue_join(q, CV_NOWAIT)); /* nothing put: nothing to wait for */
   CHECK_OK(cv_queue_join(q, CV_FOREVER));
   CHECK_RC(cv_queue_task_done(q), CV_ETASKDONE);
@@ -42,7 +42,7 @@ static void counting_rules(void) {
 static void joiners_wait_for_the_last(void) {
   enum { JOINERS = 4 };
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 16}));
   CHECK_OK(cv_queue_put(q, IP(1), CV_NOWAIT));
   CHECK_OK(cv_queue_put(q, IP(2), CV_NOWAIT));
   op j[JOINERS];

@@ -100,7 +100,7 @@ static void immediate_wakes_everyone(void) {
 static void immediate_discards_exactly_once(cv_queue_order order) {
   discard_log *log = calloc(1, sizeof(*log));
   CHECK(log);
-  cv_queue_options o = {.order = order, .compare = cmp_intptr,
+  cv_queue_options o = {.order = order, .capacity = MANY, .compare = cmp_intptr,
                         .destroy = on_destroy, .destroy_arg = log};
   cv_queue *q;
   CHECK_OK(cv_queue_create(&q, &o));
@@ -140,7 +140,7 @@ static void immediate_discards_exactly_once(cv_queue_order order) {
 static void drain_then_immediate(void) {
   discard_log *log = calloc(1, sizeof(*log));
   CHECK(log);
-  cv_queue_options o = {.destroy = on_destroy, .destroy_arg = log};
+  cv_queue_options o = {.capacity = 8, .destroy = on_destroy, .destroy_arg = log};
   cv_queue *q;
   CHECK_OK(cv_queue_create(&q, &o));
   for (intptr_t i = 1; i <= 3; i++)
@@ -166,7 +166,8 @@ static void drain_then_immediate(void) {
  * count below zero (it saturates, as Python's does). */
 static void task_done_ahead_of_get(void) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL)); /* no destroy callback: items dropped */
+  cv_queue_options o = {.capacity = 8}; /* no destroy callback: dropped */
+  CHECK_OK(cv_queue_create(&q, &o));
   for (intptr_t i = 1; i <= 3; i++)
     CHECK_OK(cv_queue_put(q, IP(i), CV_NOWAIT));
   CHECK_OK(cv_queue_task_done_n(q, 2));

@@ -31,7 +31,7 @@ static void wait_until(cv_queue *q, size_t size, const char *what, long round) {
 
 static void getters(long rounds) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 4}));
   uint64_t rng = 11;
   op forever;
   op_start(&forever, OP_GET, q, NULL, CV_FOREVER);

@@ -117,7 +117,7 @@ static void ends_early(void) {
  * A polling loop like the seed's first program would burn all of it. */
 static void sleeps_without_cpu(void) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 16}));
   op g;
   op_start(&g, OP_GET, q, NULL, CV_FOREVER);
   wait_sleepers(q, 1, 0);
@@ -138,7 +138,7 @@ static void sleeps_without_cpu(void) {
  * expired". */
 static void huge_timeouts(void) {
   cv_queue *q;
-  CHECK_OK(cv_queue_create(&q, NULL));
+  CHECK_OK(cv_queue_create(&q, &(cv_queue_options){.capacity = 16}));
   op g;
   op_start(&g, OP_GET, q, NULL, INT64_MAX);
   wait_sleepers(q, 1, 0);
