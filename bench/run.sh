@@ -9,8 +9,9 @@
 #               test that the whole harness works (its numbers mean little)
 #   --reps N    repetitions (default 5); implementations alternate in each
 #   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
-#   --impls     drivers to run (conveyor conveyor_pipeline mutexcv glib
-#               glib_bounded tbb moodycamel python)
+#   --impls     drivers to run (conveyor conveyor_pipeline
+#               conveyor_pipeline_b64 mutexcv glib glib_bounded tbb moodycamel
+#               python)
 #   --no-instr  skip the instruction counts under valgrind callgrind
 #   --strict    exit 3 when a target is missed
 #
@@ -70,11 +71,11 @@ workloads=(W1 W2 W2x16 W3 W4 W5 W6)
 [ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
 
 all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel python)
-[ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline "${all_impls[@]}")
+[ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b64 "${all_impls[@]}")
 if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
 drivers=()
 for d in "${sel[@]}"; do
-  if [ "$d" = python ] || [ -x "$bin/bench_$d" ]; then drivers+=("$d")
+  if [ "$d" = python ] || [ -x "$bin/bench_${d%_b64}" ]; then drivers+=("$d")
   else echo "bench: no driver bench_$d (library missing?), left out" >&2; fi
 done
 
@@ -96,7 +97,9 @@ cmd_for() { # label driver items -> prints the command, or nothing if n/a
       if [ "$w" = W4 ]; then echo "$python $root/bench/seed_pipeline.py --items $n --label W4"
       else echo "$python $root/bench/py_queue.py ${args[$w]} --items $n --label $w"; fi ;;
     conveyor_pipeline)
-      [ "$w" = W4 ] && echo "$bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4" ;;
+      if [ "$w" = W4 ]; then echo "$bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
+    conveyor_pipeline_b64)
+      if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_BATCH=64 $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
     *) echo "$bin/bench_$d ${args[$w]} --items $n --label $w" ;;
   esac
 }
@@ -104,6 +107,7 @@ cmd_for() { # label driver items -> prints the command, or nothing if n/a
 out=$build
 raw=$out/raw.tsv
 : >"$raw"
+rm -f "$out"/results.txt "$out"/results.tsv "$out"/results.json
 failed=0
 timeout_s=${BENCH_TIMEOUT:-300}
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -144,7 +148,7 @@ if [ "$instr" = 1 ] && command -v valgrind >/dev/null; then
     else n1=10000; [ "$quick" = 1 ] && n1=2000; fi
     n2=$((n1 * 2))
     for d in "${drivers[@]}"; do
-      case "$d" in python|conveyor_pipeline) continue ;; esac
+      case "$d" in python|conveyor_pipeline*) continue ;; esac
       ir=()
       name=""
       for n in $n1 $n2; do

@@ -111,7 +111,13 @@ static void *stream_producer(void *arg) {
   uint64_t n = opt.items, np = (uint64_t)opt.producers;
   uint64_t lo = n * p / np, hi = n * (p + 1) / np;
   bq *q = queues[0];
+  /* BENCH_INJECT_FAULT=1 sends the first producer's second value twice and
+   * its first never: shows that the checks catch a broken queue. */
+  const char *fault = getenv("BENCH_INJECT_FAULT");
+  bool dup = p == 0 && fault && *fault == '1' && hi - lo >= 2;
   gate_pass();
+  if (dup)
+    bq_put(q, (void *)(uintptr_t)(lo + 2)), lo++;
   for (uint64_t v = lo + 1; v <= hi; v++)
     bq_put(q, (void *)(uintptr_t)v);
   if (opt.consumers > 1)
