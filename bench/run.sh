@@ -3,7 +3,7 @@
 # conveyor and each peer in one run, then print the table of ratios.
 #
 #   bench/run.sh [--quick] [--reps N] [--only W1,W4,...] [--impls a,b,...]
-#                [--no-instr] [--strict]
+#                [--no-instr] [--strict] [--dry-run]
 #
 #   --quick     small sizes, 1 repetition, small instruction counts: a smoke
 #               test that the whole harness works (its numbers mean little)
@@ -14,6 +14,7 @@
 #               python)
 #   --no-instr  skip the instruction counts under valgrind callgrind
 #   --strict    exit 3 when a target is missed
+#   --dry-run   build, then print the commands a run would make, and stop
 #
 # Sizes can be overridden per workload: BENCH_ITEMS_W1=..., and for Python
 # BENCH_PY_ITEMS_W1=... (W4's Python is the seed program).  The build goes to
@@ -25,7 +26,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-$root/build/bench}
 python=${PYTHON:-python3}
-quick=0 reps=5 only="" impls="" instr=1 strict=""
+quick=0 reps=5 only="" impls="" instr=1 strict="" dry=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -34,7 +35,8 @@ while [ $# -gt 0 ]; do
     --impls) impls=$2; shift ;;
     --no-instr) instr=0 ;;
     --strict) strict=--strict ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --dry-run) dry=1 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -42,6 +44,12 @@ done
 [ "$quick" = 1 ] && [ "$reps" = 5 ] && reps=1
 
 # ---- build ----
+mkdir -p "$build"
+exec 9>"$build/.run.lock"
+if ! flock -n 9; then
+  echo "run.sh: another benchmark is running in $build; never run two at once" >&2
+  exit 2
+fi
 echo "bench: building in $build" >&2
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_BENCH=ON \
   -DCV_BUILD_TESTS=OFF -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=OFF >/dev/null
@@ -123,6 +131,10 @@ for ((r = 0; r < reps; r++)); do
       n=$(items_for "$w" "$d")
       cmd=$(cmd_for "$w" "$d" "$n")
       [ -n "$cmd" ] || continue
+      if [ "$dry" = 1 ]; then
+        [ "$r" = 0 ] && echo "$cmd"
+        continue
+      fi
       if line=$(timeout "$timeout_s" $cmd 2>"$out/stderr.last"); then
         printf '%s\n' "$line" | grep '^result' >>"$raw" || {
           echo "bench: FAILED: $w $d printed no result line" >&2; failed=1; }
@@ -137,6 +149,8 @@ for ((r = 0; r < reps; r++)); do
     done
   done
 done
+
+[ "$dry" = 1 ] && exit 0
 
 # ---- instructions per item: valgrind callgrind, W1 and W3 ----
 # Counted at two item counts and differenced, so start-up and thread creation
