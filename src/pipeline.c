@@ -310,7 +310,10 @@ static void process_one(cv_stage_ctx *w, void *item) {
   w->has_msg = false;
   int rc = st->fn(w, item);
   bool cancelled = is_cancelled(p);
-  if (rc == CV_OK && (w->nemit > 0 || !cancelled)) {
+  /* An input that produced output counts as succeeded even if the function
+   * then returned into a cancellation: its outputs are counted (and, if
+   * dropped, counted as cancelled) where they went. */
+  if ((rc == CV_OK && !cancelled) || (cancelled && w->nemit > 0)) {
     CV__BUMP(w->c.succeeded, 1);
     if (w->nemit == 0)
       CV__BUMP(w->c.filtered, 1);
