@@ -191,7 +191,7 @@ def render(agg, tgts, instr, meta):
     lines.append("ratio = conveyor median / peer median (W5: peer p99 / "
                  "conveyor p99); above 1 means conveyor is ahead")
     lines.append("")
-    hdr = "%-6s %-21s %-28s %-30s %10s %8s" % (
+    hdr = "%-6s %-21s %-34s %-30s %10s %8s" % (
         "work", "implementation", "notes", "items/s median [min..max]",
         "peak RSS", "ratio")
     lines.append(hdr)
@@ -213,8 +213,8 @@ def render(agg, tgts, instr, meta):
         ratio = "-" if a["ratio"] is None else "%.2fx" % a["ratio"]
         notes = a["notes"] if a["notes"] != "-" else ""
         notes = (notes + " " if notes else "") + "n=%s" % si(a["items"])
-        lines.append("%-6s %-21s %-28s %-30s %7.1f MB %8s" % (
-            w, a["impl"], notes[:28], perf, a["rss_kb_max"] / 1024.0, ratio))
+        lines.append("%-6s %-21s %-34s %-30s %7.1f MB %8s" % (
+            w, a["impl"], notes[:34], perf, a["rss_kb_max"] / 1024.0, ratio))
     w4 = [a for a in sorted(agg.values(), key=order_key) if a["workload"] == "W4"]
     if w4:
         lines.append("")

@@ -372,11 +372,12 @@ int main(int argc, char **argv) {
   bench_parse(&opt, argc, argv);
   char notes[128], extra[256] = "";
   const char *w = opt.workload;
-  bool batch = !strcmp(w, "W6");
-  snprintf(notes, sizeof notes, "%s%s%s%s",
+  bool batch = !strcmp(w, "W6"), pipeline = !strcmp(w, "W4");
+  snprintf(notes, sizeof notes, "%s%s%s%s%s",
            bq_impl_bounded ? "" : "unbounded",
-           batch && !bq_impl_bounded ? "," : "", batch ? "batch=" : "",
-           batch ? bq_impl_batch : "");
+           (batch || pipeline) && !bq_impl_bounded ? "," : "",
+           batch ? "batch=" : "", batch ? bq_impl_batch : "",
+           pipeline ? "hand-wired" : "");
   uint64_t elapsed;
   if (!strcmp(w, "W1") || !strcmp(w, "W2") || !strcmp(w, "W3")) {
     elapsed = run_stream();
