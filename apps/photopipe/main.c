@@ -1,0 +1,56 @@
+/* main.c - photopipe: download -> resize -> upload, one pool of workers per
+ * stage, bounded queues in between.  See docs/photopipe.md. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "corpus.h"
+#include "fetch.h"
+#include "options.h"
+#include "resize.h"
+#include "run.h"
+
+int main(int argc, char **argv) {
+  pp_options o;
+  pp_options_defaults(&o, pp_cpu_count());
+  int rc = pp_options_parse(&o, argc, argv);
+  if (rc == 3)
+    return 0;
+  if (rc != 0)
+    return 2;
+
+  if (o.command == PP_CMD_DEMO && !o.size_set)
+    o.width = o.height = 800;
+
+  /* A write past RLIMIT_FSIZE must fail with EFBIG (one photo's error),
+   * not kill the process; a vanished HTTP peer is an error, not a SIGPIPE. */
+  signal(SIGXFSZ, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+
+  int vips_threads = o.vips_threads;
+  if (o.command == PP_CMD_CORPUS)
+    vips_threads = pp_cpu_count(); /* one photo at a time: let libvips spread */
+  if (pp_vips_init(argv[0], vips_threads) != 0) {
+    fprintf(stderr, "photopipe: cannot initialise libvips\n");
+    return 1;
+  }
+  if (pp_net_global_init() != 0) {
+    fprintf(stderr, "photopipe: cannot initialise libcurl\n");
+    pp_vips_shutdown();
+    return 1;
+  }
+  switch (o.command) {
+  case PP_CMD_CORPUS:
+    rc = pp_corpus_write(o.corpus_dir, o.count, o.corpus_w, o.corpus_h, o.seed, o.quiet) ? 1 : 0;
+    break;
+  case PP_CMD_DEMO:
+    rc = pp_demo(&o);
+    break;
+  case PP_CMD_RUN:
+    rc = pp_run(&o);
+    break;
+  }
+  pp_net_global_cleanup();
+  pp_vips_shutdown();
+  return rc;
+}

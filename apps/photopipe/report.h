@@ -1,0 +1,47 @@
+/* report.h - what photopipe prints: the live progress line, the final
+ * per-stage table with totals and failures, and the JSON summary. */
+#ifndef PP_REPORT_H
+#define PP_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conveyor.h"
+#include "options.h"
+#include "photo.h"
+
+typedef struct pp_totals {
+  size_t listed, done, skipped, failed, canceled, not_started, renamed;
+  uint64_t bytes_in, bytes_out;
+  int64_t elapsed_ns;
+  int interrupt; /* 0, 1 (stopped: finished what was in flight), 2 canceled */
+} pp_totals;
+
+/* Progress-line state, owned by the monitor thread. */
+typedef struct pp_progress {
+  int64_t last_ns;
+  uint64_t last_done[3];
+  double rate[3];
+  int drawn; /* a line is on screen */
+} pp_progress;
+
+/* Redraws the progress line on `f` (a TTY): per-stage rates and queue
+ * depths.  With `final`, clears it instead. */
+void pp_progress_draw(pp_progress *pr, FILE *f, cv_pipeline *p,
+                      const cv_pipeline_summary *s, size_t listed, int final);
+
+/* Tallies the registry into *t (leaves elapsed_ns and interrupt alone). */
+void pp_totals_count(pp_totals *t, pp_photo *const *photos, size_t n);
+
+/* One line per photo that did not make it, on `f`. */
+void pp_report_failures(FILE *f, pp_photo *const *photos, size_t n);
+
+/* The per-stage table, bottleneck and totals, for people. */
+void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p,
+                    const pp_totals *t);
+
+/* Everything as one JSON object and a newline. */
+void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p,
+                    const pp_totals *t, pp_photo *const *photos, size_t n);
+
+#endif /* PP_REPORT_H */

@@ -1,0 +1,226 @@
+/* source.c - listing photos and reading local files (see source.h). */
+#include "source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pp_is_image_name(const char *name) {
+  static const char *const exts[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff",
+                                     ".gif", ".heic", ".heif", ".avif", NULL};
+  const char *dot = strrchr(name, '.');
+  if (!dot || dot == name)
+    return 0;
+  for (int i = 0; exts[i]; i++)
+    if (strcasecmp(dot, exts[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static int is_url(const char *s) { return strstr(s, "://") != NULL; }
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_dir(const char *dir, pp_emit_fn emit, void *arg, char *reason,
+                    size_t rsz) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    snprintf(reason, rsz, "cannot list '%s': %s", dir, strerror(errno));
+    return -1;
+  }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.' || !pp_is_image_name(e->d_name))
+      continue;
+    if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
+      continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 64;
+      char **nn = realloc(names, cap * sizeof *nn);
+      if (!nn) {
+        rc = -1;
+        break;
+      }
+      names = nn;
+    }
+    if (!(names[n] = strdup(e->d_name))) {
+      rc = -1;
+      break;
+    }
+    n++;
+  }
+  closedir(d);
+  if (rc != 0)
+    snprintf(reason, rsz, "out of memory listing '%s'", dir);
+  else
+    qsort(names, n, sizeof *names, cmp_str);
+  size_t dl = strlen(dir);
+  int slash = dl > 0 && dir[dl - 1] == '/';
+  for (size_t i = 0; i < n; i++) {
+    if (rc == 0) {
+      char *path = malloc(dl + strlen(names[i]) + 2);
+      if (!path) {
+        snprintf(reason, rsz, "out of memory");
+        rc = -1;
+      } else {
+        sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
+        struct stat st;
+        /* Follow symlinks; skip what is not a regular file after all. */
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+          free(path);
+          free(names[i]);
+          continue;
+        }
+        if (emit(arg, PP_SRC_FILE, path, NULL) != 0)
+          rc = 1;
+        free(path);
+      }
+    }
+    free(names[i]);
+  }
+  free(names);
+  return rc;
+}
+
+/* Builds prefix + name with each path segment of name percent-encoded
+ * (keeping '/' so "sub/x.jpg" works).  The name itself is judged later. */
+static char *prefixed_url(const char *prefix, const char *name) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t pl = strlen(prefix);
+  char *u = malloc(pl + 3 * strlen(name) + 2);
+  if (!u)
+    return NULL;
+  memcpy(u, prefix, pl);
+  char *o = u + pl;
+  if (pl > 0 && prefix[pl - 1] != '/')
+    *o++ = '/';
+  for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+    unsigned char c = *s;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      *o++ = (char)c;
+    } else {
+      *o++ = '%';
+      *o++ = hex[c >> 4];
+      *o++ = hex[c & 15];
+    }
+  }
+  *o = '\0';
+  return u;
+}
+
+static int one(const pp_options *o, const char *s, pp_emit_fn emit, void *arg,
+               char *reason, size_t rsz) {
+  if (o->prefix) {
+    char *url = prefixed_url(o->prefix, s);
+    if (!url) {
+      snprintf(reason, rsz, "out of memory");
+      return -1;
+    }
+    int stop = emit(arg, PP_SRC_PREFIXED, url, s);
+    free(url);
+    return stop ? 1 : 0;
+  }
+  if (is_url(s))
+    return emit(arg, PP_SRC_URL, s, NULL) ? 1 : 0;
+  struct stat st;
+  if (stat(s, &st) == 0 && S_ISDIR(st.st_mode))
+    return list_dir(s, emit, arg, reason, rsz);
+  /* A missing or odd file is that photo's failure, reported by the reader. */
+  return emit(arg, PP_SRC_FILE, s, NULL) ? 1 : 0;
+}
+
+int pp_source_list(const pp_options *o, pp_emit_fn emit, void *arg, char *reason,
+                   size_t rsz) {
+  for (size_t i = 0; i < o->nsources; i++) {
+    int rc = one(o, o->sources[i], emit, arg, reason, rsz);
+    if (rc != 0)
+      return rc;
+  }
+  if (!o->urls_file)
+    return 0;
+  FILE *f = strcmp(o->urls_file, "-") == 0 ? stdin : fopen(o->urls_file, "r");
+  if (!f) {
+    snprintf(reason, rsz, "cannot open '%s': %s", o->urls_file, strerror(errno));
+    return -1;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0;
+  while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
+                     line[n - 1] == ' ' || line[n - 1] == '\t'))
+      line[--n] = '\0';
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+      s++;
+    if (*s == '\0' || *s == '#')
+      continue;
+    rc = one(o, s, emit, arg, reason, rsz);
+  }
+  if (rc == 0 && ferror(f)) {
+    snprintf(reason, rsz, "cannot read '%s'", o->urls_file);
+    rc = -1;
+  }
+  free(line);
+  if (f != stdin)
+    fclose(f);
+  return rc;
+}
+
+int pp_read_file(const char *path, uint64_t max_bytes, unsigned char **data,
+                 size_t *len, char *reason, size_t rsz) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(reason, rsz, "cannot open: %s", strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(reason, rsz, "not a regular file");
+    close(fd);
+    return -1;
+  }
+  if ((uint64_t)st.st_size > max_bytes) {
+    snprintf(reason, rsz, "larger than --max-bytes (%llu bytes)",
+             (unsigned long long)max_bytes);
+    close(fd);
+    return -1;
+  }
+  size_t size = (size_t)st.st_size;
+  unsigned char *buf = malloc(size ? size : 1);
+  if (!buf) {
+    snprintf(reason, rsz, "out of memory");
+    close(fd);
+    return -1;
+  }
+  size_t got = 0;
+  while (got < size) {
+    ssize_t r = read(fd, buf + got, size - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      snprintf(reason, rsz, "cannot read: %s", r < 0 ? strerror(errno) : "file shrank");
+      free(buf);
+      close(fd);
+      return -1;
+    }
+    got += (size_t)r;
+  }
+  close(fd);
+  *data = buf;
+  *len = size;
+  return 0;
+}

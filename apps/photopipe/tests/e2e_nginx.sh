@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# e2e_nginx.sh - through a real nginx on 127.0.0.1: photos downloaded over
+# HTTP (keep-alive), resized, PUT into a WebDAV album.  Every uploaded file
+# decodes, fits the box, is the right way up, and the count matches; a rerun
+# with --skip-existing only sends HEADs.
+source "$3/lib.sh" "$@"
+N=16
+corpus "$T/www/photos" $N
+start_nginx "$T/www"
+base=http://127.0.0.1:$NGINX_PORT
+
+# --prefix + names, album over HTTP.
+(cd "$T/www/photos" && "$PP" --prefix "$base/photos/" IMG_*.jpg --to "$base/album/" \
+   -s 800x800 --json >"$T/run1.json" 2>"$T/run1.err") ||
+  fail "nginx run exited $?: $(cat "$T/run1.err")"
+adds_up "$T/run1.json"
+[ "$(json_get "$T/run1.json" 'j["stored"]')" = $N ] || fail "stored: $(cat "$T/run1.json")"
+"$KIT" check "$T/www/photos" "$T/www/album" 800 800 $N || fail "album check (nginx)"
+puts=$(grep -c '"PUT /album/' "$T/nginx/logs/access.log" || true)
+[ "$puts" = $N ] || fail "expected $N PUTs, nginx logged $puts"
+pass "http download -> resize -> WebDAV PUT"
+
+# URL list on stdin into a second album folder, different box.
+ls "$T/www/photos" | sed "s|^|$base/photos/|" |
+  "$PP" --urls - --to "$base/album/small/" -s 320x320 --quiet || fail "url list run exited $?"
+"$KIT" check "$T/www/photos" "$T/www/album/small" 320 320 $N || fail "album check (urls)"
+pass "URL list from stdin"
+
+# Rerun with --skip-existing: HEAD finds every photo; nothing downloaded or PUT.
+gets_before=$(grep -c '"GET /photos/' "$T/nginx/logs/access.log" || true)
+(cd "$T/www/photos" && "$PP" --prefix "$base/photos/" IMG_*.jpg --to "$base/album/" \
+   -s 800x800 --skip-existing --json >"$T/run2.json") || fail "skip-existing run exited $?"
+[ "$(json_get "$T/run2.json" 'j["skipped"]')" = $N ] || fail "skip: $(cat "$T/run2.json")"
+heads=$(grep -c '"HEAD /album/' "$T/nginx/logs/access.log" || true)
+gets_after=$(grep -c '"GET /photos/' "$T/nginx/logs/access.log" || true)
+puts=$(grep -c '"PUT /album/' "$T/nginx/logs/access.log" || true)
+[ "$heads" = $N ] && [ "$gets_after" = "$gets_before" ] && [ "$puts" = $((2 * N)) ] ||
+  fail "skip-existing over HTTP: $heads HEADs, GETs $gets_before -> $gets_after, $puts PUTs"
+pass "--skip-existing with HEAD"
+
+# A 404 from nginx is a per-photo error; the rest go on; exit 1.
+set +e
+"$PP" "$base/photos/IMG_0001.jpg" "$base/photos/missing.jpg" --to "$T/album3" -s 200x200 \
+  --quiet 2>"$T/run3.err"
+rc=$?
+set -e
+[ $rc = 1 ] || fail "404 run exited $rc"
+grep -q "FAILED $base/photos/missing.jpg (download): .*404" "$T/run3.err" ||
+  fail "404 reason: $(cat "$T/run3.err")"
+[ -f "$T/album3/IMG_0001.jpg" ] || fail "the good photo was not stored"
+pass "404 from nginx"

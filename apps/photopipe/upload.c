@@ -1,0 +1,234 @@
+/* upload.c - atomic local writes and WebDAV PUTs (see upload.h). */
+#include "upload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "names.h"
+
+struct pp_album {
+  int remote;
+  char *base;  /* remote: base URL without a trailing '/' */
+  int dirfd;   /* local: the album directory */
+  const pp_net *net;
+};
+
+/* ---- registry of temporary files being written, for the signal path ----
+ * A slot is free (0), claimed (1: name being set up) or live (2: the name is
+ * complete and the file may exist).  Only state 2 slots are unlinked. */
+#define TMP_SLOTS 512
+#define TMP_NAME_MAX (PP_NAME_MAX + 48)
+static struct {
+  atomic_int state;
+  int dirfd;
+  char name[TMP_NAME_MAX];
+} g_tmp[TMP_SLOTS];
+static atomic_uint g_tmp_seq;
+
+static int tmp_claim(void) {
+  for (int i = 0; i < TMP_SLOTS; i++) {
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&g_tmp[i].state, &expect, 1))
+      return i;
+  }
+  return -1;
+}
+
+void pp_album_emergency_cleanup(void) {
+  for (int i = 0; i < TMP_SLOTS; i++)
+    if (atomic_load(&g_tmp[i].state) == 2)
+      unlinkat(g_tmp[i].dirfd, g_tmp[i].name, 0);
+}
+
+static int mkdir_p(const char *path) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+      return -1;
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    return -1;
+  return 0;
+}
+
+pp_album *pp_album_open(const char *spec, const pp_net *net, char *reason,
+                        size_t rsz) {
+  pp_album *a = calloc(1, sizeof *a);
+  if (!a) {
+    snprintf(reason, rsz, "out of memory");
+    return NULL;
+  }
+  a->net = net;
+  a->dirfd = -1;
+  if (strncmp(spec, "http://", 7) == 0 || strncmp(spec, "https://", 8) == 0) {
+    a->remote = 1;
+    a->base = strdup(spec);
+    if (!a->base) {
+      free(a);
+      snprintf(reason, rsz, "out of memory");
+      return NULL;
+    }
+    size_t l = strlen(a->base);
+    while (l > 0 && a->base[l - 1] == '/')
+      a->base[--l] = '\0';
+    return a;
+  }
+  if (strstr(spec, "://")) {
+    snprintf(reason, rsz, "album '%s': only directories and http(s) URLs", spec);
+    free(a);
+    return NULL;
+  }
+  if (mkdir_p(spec) != 0 ||
+      (a->dirfd = open(spec, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    snprintf(reason, rsz, "album '%s': %s", spec, strerror(errno));
+    free(a);
+    return NULL;
+  }
+  return a;
+}
+
+int pp_album_close(pp_album *a) {
+  if (!a)
+    return 0;
+  int rc = 0;
+  if (a->dirfd >= 0) {
+    if (fsync(a->dirfd) != 0 && errno != EINVAL)
+      rc = -1;
+    close(a->dirfd);
+  }
+  free(a->base);
+  free(a);
+  return rc;
+}
+
+int pp_album_is_remote(const pp_album *a) { return a->remote; }
+
+static char *remote_url(const pp_album *a, const char *name) {
+  char *seg = pp_url_escape_segment(name);
+  if (!seg)
+    return NULL;
+  size_t n = strlen(a->base) + strlen(seg) + 2;
+  char *url = malloc(n);
+  if (url)
+    snprintf(url, n, "%s/%s", a->base, seg);
+  free(seg);
+  return url;
+}
+
+int pp_album_exists(pp_album *a, const char *name, int *exists, char *reason,
+                    size_t rsz) {
+  if (a->remote) {
+    char *url = remote_url(a, name);
+    if (!url) {
+      snprintf(reason, rsz, "out of memory");
+      return -1;
+    }
+    int rc = pp_http_exists(a->net, url, exists, reason, rsz);
+    free(url);
+    return rc;
+  }
+  struct stat st;
+  if (fstatat(a->dirfd, name, &st, 0) == 0) {
+    *exists = 1;
+    return 0;
+  }
+  if (errno == ENOENT) {
+    *exists = 0;
+    return 0;
+  }
+  snprintf(reason, rsz, "cannot check the album: %s", strerror(errno));
+  return -1;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len) {
+  while (len > 0) {
+    if (pp_net_canceled()) {
+      errno = ECANCELED;
+      return -1;
+    }
+    size_t chunk = len < (1u << 20) ? len : (1u << 20);
+    ssize_t w = write(fd, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static int store_local(pp_album *a, const char *name, const void *data,
+                       size_t len, char *reason, size_t rsz) {
+  int slot = tmp_claim();
+  char local_name[TMP_NAME_MAX];
+  char *tmp = slot >= 0 ? g_tmp[slot].name : local_name;
+  snprintf(tmp, TMP_NAME_MAX, ".%s.pp%ld-%u.tmp", name, (long)getpid(),
+           atomic_fetch_add(&g_tmp_seq, 1));
+  if (slot >= 0) {
+    g_tmp[slot].dirfd = a->dirfd;
+    atomic_store(&g_tmp[slot].state, 2);
+  }
+  const char *what = NULL;
+  int saved = 0;
+  int fd = openat(a->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    what = "cannot create a file in the album";
+  else if (write_all(fd, data, len) != 0)
+    what = "cannot write to the album";
+  else if (fsync(fd) != 0)
+    what = "cannot flush to disk";
+  if (what)
+    saved = errno;
+  if (fd >= 0 && close(fd) != 0 && !what) {
+    saved = errno;
+    what = "cannot close the file";
+  }
+  if (!what && renameat(a->dirfd, tmp, a->dirfd, name) != 0) {
+    saved = errno;
+    what = "cannot rename into place";
+  }
+  int ok = what == NULL;
+  if (!ok) {
+    if (fd >= 0)
+      unlinkat(a->dirfd, tmp, 0);
+    if (saved == ECANCELED)
+      snprintf(reason, rsz, "canceled");
+    else
+      snprintf(reason, rsz, "%s: %s", what, strerror(saved));
+  }
+  if (slot >= 0)
+    atomic_store(&g_tmp[slot].state, 0);
+  return ok ? 0 : -1;
+}
+
+int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
+                   int *attempts, char *reason, size_t rsz) {
+  if (!a->remote) {
+    *attempts = 1;
+    return store_local(a, name, data, len, reason, rsz);
+  }
+  char *url = remote_url(a, name);
+  if (!url) {
+    snprintf(reason, rsz, "out of memory");
+    return -1;
+  }
+  int rc = pp_http_put(a->net, url, data, len, attempts, reason, rsz);
+  free(url);
+  return rc;
+}
