@@ -11,7 +11,7 @@
 #   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
 #   --impls     drivers to run (conveyor conveyor_pipeline
 #               conveyor_pipeline_b64 mutexcv glib glib_bounded tbb moodycamel
-#               python)
+#               go python)
 #   --no-instr  skip the instruction counts under valgrind callgrind
 #   --strict    exit 3 when a target is missed
 #   --dry-run   build, then print the commands a run would make, and stop
@@ -63,6 +63,15 @@ if [ -f "$root/include/conveyor/pipeline.h" ] &&
        "W4 uses conveyor queues wired by hand only" >&2
 fi
 
+if command -v go >/dev/null; then
+  GOCACHE=$build/gocache GOTOOLCHAIN=local GOFLAGS= \
+    go build -o "$bin/bench_go" "$root/bench/go/chanbench.go" ||
+    { echo "bench: the Go driver did not build" >&2; exit 1; }
+else
+  rm -f "$bin/bench_go"
+  echo "bench: no Go toolchain (golang-go): Go channels left out" >&2
+fi
+
 # ---- workloads: label, driver arguments, items (full, quick), Python items ----
 # W1 10M items, W4 1M items: as specified.  W2/W3 have no specified count:
 # sized to take seconds, not minutes.  Python runs fewer items where it would
@@ -78,7 +87,7 @@ args[W6]="--workload W6 --capacity 1024 --batch 64";             full[W6]=100000
 workloads=(W1 W2 W2x16 W3 W4 W5 W6)
 [ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
 
-all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel python)
+all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel go python)
 [ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b64 "${all_impls[@]}")
 if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
 drivers=()
@@ -162,7 +171,7 @@ if [ "$instr" = 1 ] && command -v valgrind >/dev/null; then
     else n1=10000; [ "$quick" = 1 ] && n1=2000; fi
     n2=$((n1 * 2))
     for d in "${drivers[@]}"; do
-      case "$d" in python|conveyor_pipeline*) continue ;; esac
+      case "$d" in python|go|conveyor_pipeline*) continue ;; esac
       ir=()
       name=""
       for n in $n1 $n2; do
