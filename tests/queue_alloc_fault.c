@@ -2,18 +2,21 @@
  * failure is a clean CV_ENOMEM that leaks nothing and loses no item; bounded
  * queues never allocate after creation, unbounded ones rarely.
  *
- * The test is linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so
- * the library's allocations go through the wrappers below, which count them
- * and can make the Nth one fail (SQLite's malloc fault tests do the same).
+ * The test is linked with -Wl,--wrap= for malloc, calloc, realloc and
+ * aligned_alloc, so the library's allocations go through the wrappers below,
+ * which count them and can make the Nth one fail (SQLite's malloc fault tests
+ * do the same).
  * It is single-threaded, so the counters need no locking. */
 #include "queue_util.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
 
 static bool armed;      /* count (and maybe fail) allocations */
 static long fail_at;    /* fail the allocation with this number; 0 = none */
@@ -37,6 +40,9 @@ void *__wrap_calloc(size_t n, size_t size) {
 }
 void *__wrap_realloc(void *p, size_t n) {
   return fail_this_one() ? NULL : __real_realloc(p, n);
+}
+void *__wrap_aligned_alloc(size_t align, size_t n) {
+  return fail_this_one() ? NULL : __real_aligned_alloc(align, n);
 }
 
 static void arm(long n) {
