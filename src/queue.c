@@ -136,7 +136,7 @@ static int grow(cv_queue *q, size_t extra) {
     /* Lay the ring out linearly in the new buffer. */
     for (size_t i = 0; i < q->count; i++)
       r[i] = q->ring[ring_index(q, i)];
-    free(q->fast);
+    free(q->ring);
     q->ring = r;
     q->head = 0;
   }
@@ -261,7 +261,7 @@ fail_c2:
 fail_c1:
   pthread_mutex_destroy(&q->mu);
 fail_mutex:
-  free(q->fast);
+  free(q->ring);
   free(q->heap);
   free(q);
   return CV_ESYS;
@@ -291,7 +291,7 @@ int cv_queue_destroy(cv_queue *q) {
   pthread_cond_destroy(&q->not_full);
   pthread_cond_destroy(&q->not_empty);
   pthread_mutex_destroy(&q->mu);
-  free(q->fast);
+  free(q->ring);
   free(q->heap);
   free(q);
   return CV_OK;
