@@ -21,7 +21,8 @@ import sys
 # Display order.
 WORKLOADS = ["W1", "W2", "W2x16", "W3", "W4", "W5", "W6"]
 IMPLS = ["conveyor-pipeline", "conveyor", "mutex+condvar", "glib",
-         "glib-bounded", "tbb", "moodycamel", "go", "python", "python-seed"]
+         "glib-bounded", "tbb", "moodycamel", "crossbeam", "go", "python",
+         "python-seed"]
 DESCRIPTION = {
     "W1": "1P1C, capacity 1024",
     "W2": "4P4C, capacity 1024",

@@ -11,7 +11,7 @@
 #   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
 #   --impls     drivers to run (conveyor conveyor_pipeline
 #               conveyor_pipeline_b64 mutexcv glib glib_bounded tbb moodycamel
-#               go python)
+#               crossbeam go python)
 #   --no-instr  skip the instruction counts under valgrind callgrind
 #   --strict    exit 3 when a target is missed
 #   --dry-run   build, then print the commands a run would make, and stop
@@ -72,6 +72,23 @@ else
   echo "bench: no Go toolchain (golang-go): Go channels left out" >&2
 fi
 
+rm -f "$bin/bench_crossbeam"
+if command -v cargo >/dev/null && ls -d /usr/share/cargo/registry/crossbeam-channel-* >/dev/null 2>&1; then
+  # Offline, from Debian's librust-crossbeam-channel-dev; built in a copy so
+  # that Cargo.lock stays out of the source tree.
+  mkdir -p "$build/rust-src"
+  cp "$root/bench/rust/Cargo.toml" "$build/rust-src/"
+  cp -r "$root/bench/rust/src" "$build/rust-src/"
+  (cd "$build/rust-src" && cargo build --release --offline --quiet -j"${JOBS:-2}" \
+     --config 'source.crates-io.replace-with="debian"' \
+     --config 'source.debian.directory="/usr/share/cargo/registry"' \
+     --target-dir "$build/rust-target") ||
+    { echo "bench: the crossbeam driver did not build" >&2; exit 1; }
+  cp "$build/rust-target/release/bench_crossbeam" "$bin/bench_crossbeam"
+else
+  echo "bench: no cargo or no librust-crossbeam-channel-dev: crossbeam left out" >&2
+fi
+
 # ---- workloads: label, driver arguments, items (full, quick), Python items ----
 # W1 10M items, W4 1M items: as specified.  W2/W3 have no specified count:
 # sized to take seconds, not minutes.  Python runs fewer items where it would
@@ -87,7 +104,7 @@ args[W6]="--workload W6 --capacity 1024 --batch 64";             full[W6]=100000
 workloads=(W1 W2 W2x16 W3 W4 W5 W6)
 [ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
 
-all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel go python)
+all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel crossbeam go python)
 [ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b64 "${all_impls[@]}")
 if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
 drivers=()

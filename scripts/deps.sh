@@ -9,7 +9,7 @@ set -euo pipefail
 
 pkgs_core="build-essential gcc clang cmake pkg-config valgrind"
 pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools nginx"
-pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev golang-go python3 parallel curl python3-pil valgrind"
+pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev golang-go librust-crossbeam-channel-dev python3 parallel curl python3-pil valgrind"
 
 want=()
 for group in "$@"; do
