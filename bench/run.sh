@@ -181,7 +181,9 @@ done
 # ---- instructions per item: valgrind callgrind, W1 and W3 ----
 # Counted at two item counts and differenced, so start-up and thread creation
 # cancel out.  Callgrind runs one thread at a time, so these are the
-# instructions of an uncontended run: stable where seconds are not.
+# instructions of an uncontended run: stable where seconds are not, once
+# --fair-sched=yes makes the threads take turns in a fixed order (without it
+# W3's count moves by a quarter from run to run).
 if [ "$instr" = 1 ] && command -v valgrind >/dev/null; then
   for w in W1 W3; do
     if [ "$w" = W1 ]; then n1=100000; [ "$quick" = 1 ] && n1=20000
@@ -193,7 +195,7 @@ if [ "$instr" = 1 ] && command -v valgrind >/dev/null; then
       name=""
       for n in $n1 $n2; do
         cmd=$(cmd_for "$w" "$d" "$n")
-        if ! timeout "$timeout_s" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        if ! timeout "$timeout_s" valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file=/dev/null \
              $cmd >"$out/stdout.last" 2>"$out/stderr.last"; then
           echo "bench: FAILED under callgrind: $cmd" >&2
           sed 's/^/    /' "$out/stderr.last" >&2
