@@ -51,9 +51,13 @@ if ! flock -n 9; then
   exit 2
 fi
 echo "bench: building in $build" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_BENCH=ON \
-  -DCV_BUILD_TESTS=OFF -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=OFF >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" >/dev/null
+if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_BENCH=ON \
+         -DCV_BUILD_TESTS=OFF -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=OFF &&
+       cmake --build "$build" -j"${JOBS:-2}"; } >"$build/build.log" 2>&1; then
+  tail -40 "$build/build.log" >&2
+  echo "bench: the build failed (all of it in $build/build.log)" >&2
+  exit 1
+fi
 bin=$build/bench
 rm -f "$bin/bench_conveyor_pipeline"
 if [ -f "$root/include/conveyor/pipeline.h" ] &&
