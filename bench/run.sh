@@ -20,7 +20,8 @@
 # BENCH_PY_ITEMS_W1=... (W4's Python is the seed program).  The build goes to
 # build/bench (BENCH_BUILD), results to build/bench/results.{txt,tsv,json}
 # with every raw result line in build/bench/raw.tsv.  A driver that fails
-# (wrong count or checksum, crash, timeout) makes the run exit 1.
+# (wrong count or checksum, crash, timeout) makes the run exit 1.  The
+# build is Release (-O3) with -g, so that bench/profile.sh can name lines.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,7 +53,8 @@ if ! flock -n 9; then
 fi
 echo "bench: building in $build" >&2
 if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_BENCH=ON \
-         -DCV_BUILD_TESTS=OFF -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=OFF &&
+         -DCV_BUILD_TESTS=OFF -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=OFF \
+         -DCMAKE_C_FLAGS=-g -DCMAKE_CXX_FLAGS=-g &&
        cmake --build "$build" -j"${JOBS:-2}"; } >"$build/build.log" 2>&1; then
   tail -40 "$build/build.log" >&2
   echo "bench: the build failed (all of it in $build/build.log)" >&2
