@@ -292,6 +292,10 @@ unsigned cv_stage_worker_index(const cv_stage_ctx *ctx) {
   return ctx ? ctx->index : 0;
 }
 
+cv_pipeline *cv_stage_pipeline(const cv_stage_ctx *ctx) {
+  return ctx ? ctx->p : NULL;
+}
+
 const char *cv_stage_name(const cv_stage_ctx *ctx) {
   if (!ctx)
     return NULL;
@@ -559,10 +563,13 @@ static void drain_pipe(int fd) {
   }
 }
 
-static void report_progress(cv_pipeline *p) {
+/* A periodic report (final false) is skipped once the pipeline has
+ * finished: the final one, made exactly once, says so. */
+static void report_progress(cv_pipeline *p, bool final) {
   cv_pipeline_summary s;
   cv_pipeline_summary_get(p, &s);
-  p->progress(p, &s, p->progress_arg);
+  if (s.finished == final)
+    p->progress(p, &s, p->progress_arg);
 }
 
 static void *monitor_main(void *arg) {
@@ -587,7 +594,7 @@ static void *monitor_main(void *arg) {
     if (p->progress) {
       int64_t now = cv__now_ns();
       if (now >= next) {
-        report_progress(p);
+        report_progress(p, false);
         next += p->progress_interval_ns;
         if (next <= now)
           next = now + p->progress_interval_ns;
@@ -595,7 +602,7 @@ static void *monitor_main(void *arg) {
     }
   }
   if (p->progress)
-    report_progress(p);
+    report_progress(p, true);
   return NULL;
 }
 

@@ -377,11 +377,14 @@ CV_EXTERN int cv_stage_fail(cv_stage_ctx *ctx, int code, const char *fmt, ...)
 
 /* Accessors for the stage function: the per-worker state set by
  * worker_init (NULL without one), the stage's `arg` (the source's
- * source_arg), the worker's number within its stage, the stage's name. */
+ * source_arg), the worker's number within its stage, the stage's name
+ * ("source" for the source). */
 CV_EXTERN void *cv_stage_worker_state(const cv_stage_ctx *ctx);
 CV_EXTERN void *cv_stage_arg(const cv_stage_ctx *ctx);
 CV_EXTERN unsigned cv_stage_worker_index(const cv_stage_ctx *ctx);
 CV_EXTERN const char *cv_stage_name(const cv_stage_ctx *ctx);
+/* The pipeline the function runs in, e.g. to cv_pipeline_cancel() it. */
+CV_EXTERN cv_pipeline *cv_stage_pipeline(const cv_stage_ctx *ctx);
 
 /* Fills *out with what happened so far (exact after the end).  Any thread.
  * Returns CV_OK or CV_EINVAL. */
