@@ -26,16 +26,16 @@
 #endif
 #endif
 
-/* A size for this build: `plain` in the plain build, divided by 10 under
- * ASan, 20 under TSan and 100 under valgrind (never below `min`), so every
+/* A size for this build: `plain` in the plain build, divided by 4 under
+ * ASan, 8 under TSan and 100 under valgrind (never below `min`), so every
  * build runs in a few seconds.  The environment variable `env` overrides it
  * (soak runs: PIPELINE_ITEMS=10000000). */
 static inline long pl_size(const char *env, long plain, long min) {
   long div = 1;
 #if defined(PL_TSAN)
-  div = 20;
+  div = 8;
 #elif defined(PL_ASAN)
-  div = 10;
+  div = 4;
 #endif
   if (RUNNING_ON_VALGRIND)
     div = 100;
