@@ -89,8 +89,9 @@ int cv__event_wait(cv__event *e, cv__waiter *w, int64_t deadline) {
 }
 
 void cv__event_wake(cv__event *e, int n) {
+  bool all = n <= 0;
   pthread_mutex_lock(&e->mu);
-  while (e->head && (n <= 0 || n-- > 0)) {
+  for (; e->head && (all || n > 0); n--) {
     cv__waiter *w = e->head;
     unlink_waiter(e, w);
     atomic_store_explicit(&w->notified, 1, memory_order_release);
