@@ -4,12 +4,36 @@
 #endif
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "event.h"
 #include "internal.h"
+
+_Atomic int cv__event_asymmetric = 0;
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void global_init(void) {
+  long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+    return;
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+    return;
+  atomic_store(&cv__event_asymmetric, 1);
+}
+
+void cv__event_global_init(void) { pthread_once(&global_once, global_init); }
+
+/* The waiter's half of the barrier pair (see event.h). */
+static void heavy_barrier(void) {
+  if (atomic_load_explicit(&cv__event_asymmetric, memory_order_relaxed) &&
+      syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+    return;
+  atomic_thread_fence(memory_order_seq_cst);
+}
 
 int cv__event_init(cv__event *e) {
   atomic_init(&e->nwaiters, 0);
@@ -48,6 +72,7 @@ void cv__event_prepare(cv__event *e, cv__waiter *w) {
   w->listed = true;
   atomic_fetch_add_explicit(&e->nwaiters, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&e->mu);
+  heavy_barrier();
 }
 
 static void leave(cv__event *e, cv__waiter *w) {

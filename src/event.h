@@ -10,13 +10,21 @@
  * wakes exactly those: no thundering herd, and once the list is empty the
  * next notification costs only the load of `nwaiters`.
  *
- * Why no wake-up is lost: a waiter first enqueues itself (nwaiters++, a
- * seq_cst read-modify-write), then re-checks its condition with seq_cst
- * loads, and only then sleeps.  A notifier first makes the condition true
- * with a seq_cst store (or release stores followed by cv__event_fence), then
- * reads nwaiters.  Both sides are in the single total order of seq_cst
- * operations (the store-buffering pattern), so either the waiter's re-check
- * sees the new state or the notifier sees the waiter in the list.
+ * Why no wake-up is lost: a waiter first enqueues itself (nwaiters++), then
+ * a full barrier, then re-checks its condition, and only then sleeps.  A
+ * notifier first makes the condition true (a release store or a
+ * read-modify-write), then a full barrier, then reads nwaiters.  This is the
+ * store-buffering pattern: with a barrier on both sides, either the waiter's
+ * re-check sees the new state or the notifier sees the waiter in the list.
+ *
+ * The notifier's side of that pattern is on the hot path of every put and
+ * get, so it is made nearly free with an asymmetric fence where Linux offers
+ * one: a waiter, about to sleep anyway, calls membarrier(2), which runs a
+ * full barrier on every thread of the process that is running at that
+ * moment; the notifier then needs only a compiler barrier between its
+ * release store and its load of nwaiters (the pairing liburcu and folly's
+ * asymmetric fences use).  Without membarrier (old kernels, valgrind) the
+ * notifier uses a seq_cst fence instead.
  *
  * A woken thread always takes the mutex once before it returns, so the
  * notifier (which wakes under the mutex) is done with the waiter's stack
@@ -61,16 +69,23 @@ int cv__event_wait(cv__event *e, cv__waiter *w, int64_t deadline);
 /* Wakes up to n sleepers (n <= 0: all).  The slow half of cv__event_notify. */
 void cv__event_wake(cv__event *e, int n);
 
-/* Call after the seq_cst operation that made the waited-for state true. */
-static inline void cv__event_notify(cv__event *e, int n) {
-  if (atomic_load_explicit(&e->nwaiters, memory_order_seq_cst) != 0)
-    cv__event_wake(e, n);
-}
+/* Non-zero once membarrier(2) is registered: notifiers need only a
+ * compiler barrier.  Set once, by cv__event_global_init. */
+extern _Atomic int cv__event_asymmetric;
 
-/* Orders earlier release stores before a following cv__event_notify, for a
- * notifier that published with several release stores (a batch). */
-static inline void cv__event_fence(void) {
-  atomic_thread_fence(memory_order_seq_cst);
+/* Decides, once per process, whether the asymmetric fence is available. */
+void cv__event_global_init(void);
+
+/* Call after the store or read-modify-write that made the waited-for state
+ * true.  Costs a load (plus, without membarrier, a fence) when nobody
+ * sleeps. */
+static inline void cv__event_notify(cv__event *e, int n) {
+  if (atomic_load_explicit(&cv__event_asymmetric, memory_order_relaxed))
+    atomic_signal_fence(memory_order_seq_cst);
+  else
+    atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&e->nwaiters, memory_order_relaxed) != 0)
+    cv__event_wake(e, n);
 }
 
 /* Threads inside a prepare/wait or prepare/cancel pair. */

@@ -27,8 +27,8 @@
  * (empty) spins for a short while, since on another core the other side is
  * usually a few hundred nanoseconds from making room, then sleeps on the
  * event count `not_full` (`not_empty`), see event.h.  Every publication is a
- * seq_cst store (or release stores and a seq_cst fence, for a batch) followed
- * by cv__event_notify, which makes a system call only when someone sleeps.
+ * release store followed by cv__event_notify, which makes a system call only
+ * when someone sleeps and, where membarrier(2) exists, costs no fence.
  *
  * Close and shutdown.  Closing sets bit 63 of `enq` (CLOSED), so no producer
  * can claim a position after it; the value below the bit is then the final
@@ -133,6 +133,7 @@ static int closed_code(cv__ring *r) {
 /* ---- lifecycle -------------------------------------------------------- */
 
 int cv__ring_create(cv__ring **out, size_t capacity) {
+  cv__event_global_init();
   if (capacity == 0 || capacity > ((uint64_t)1 << 40) ||
       capacity > SIZE_MAX / sizeof(slot))
     return CV_ENOMEM;
@@ -249,14 +250,13 @@ static void publish(cv__ring *r, uint64_t start, void *const *items, size_t k) {
   if (k == 1) {
     slot *s = slot_at(r, start);
     s->item = items[0];
-    atomic_store_explicit(&s->seq, 2 * start + 1, memory_order_seq_cst);
+    atomic_store_explicit(&s->seq, 2 * start + 1, memory_order_release);
   } else {
     for (size_t j = 0; j < k; j++) {
       slot *s = slot_at(r, start + j);
       s->item = items[j];
       atomic_store_explicit(&s->seq, 2 * (start + j) + 1, memory_order_release);
     }
-    cv__event_fence();
   }
   cv__event_notify(&r->not_empty, (int)(k < 1024 ? k : 1024));
 
@@ -282,14 +282,13 @@ static void consume(cv__ring *r, uint64_t start, void **items, size_t k) {
   if (k == 1) {
     slot *s = slot_at(r, start);
     items[0] = s->item;
-    atomic_store_explicit(&s->seq, 2 * (start + r->cap), memory_order_seq_cst);
+    atomic_store_explicit(&s->seq, 2 * (start + r->cap), memory_order_release);
   } else {
     for (size_t j = 0; j < k; j++) {
       slot *s = slot_at(r, start + j);
       items[j] = s->item;
       atomic_store_explicit(&s->seq, 2 * (start + j + r->cap), memory_order_release);
     }
-    cv__event_fence();
   }
   cv__event_notify(&r->not_full, (int)(k < 1024 ? k : 1024));
 }
