@@ -1,6 +1,6 @@
 /* queue_signals: a state change wakes somebody only when somebody sleeps -
  * uncontended puts, gets, task_done and join make no wake-up call at all, and
- * a put for one sleeping getter makes one.
+ * one item for one or several sleeping getters makes one.
  *
  * The test is linked with -Wl,--wrap= for pthread_cond_signal,
  * pthread_cond_broadcast (the mutex queue) and syscall (the ring's futex
@@ -90,7 +90,45 @@ static void check_queue(const cv_queue_options *o, const char *what) {
   }
   CHECK_OK(cv_queue_task_done(q));
 
-  /* Once it left, nobody is woken again. */
+  /* Three getters asleep and one item: one wake-up, not three (no
+   * thundering herd); the two others sleep on until their items come. */
+  enum { K = 3 };
+  op gs[K];
+  for (int i = 0; i < K; i++)
+    op_start(&gs[i], OP_GET, q, NULL, CV_SEC(60));
+  wait_sleepers(q, 1 + K, 0);
+  atomic_store(&wakes, 0);
+  CHECK_OK(cv_queue_put(q, IP(8), CV_NOWAIT));
+  int64_t give_up = test_now_ns() + CV_SEC(10);
+  int finished = 0;
+  while (finished == 0) {
+    CHECK(test_now_ns() < give_up);
+    test_sleep_ms(1);
+    for (int i = 0; i < K; i++)
+      finished += op_finished(&gs[i]);
+  }
+  test_sleep_ms(20);
+  finished = 0;
+  for (int i = 0; i < K; i++)
+    finished += op_finished(&gs[i]);
+  CHECK_EQ(finished, 1);
+  if (atomic_load(&wakes) != 1) {
+    fprintf(stderr, "%s: %ld wake-ups for one item and %d sleeping getters\n",
+            what, atomic_load(&wakes), K);
+    exit(1);
+  }
+  void *two[2] = {IP(9), IP(10)};
+  CHECK_OK(cv_queue_put_many(q, two, 2, NULL, CV_NOWAIT));
+  intptr_t sum = 0;
+  for (int i = 0; i < K; i++) {
+    op_join(&gs[i]);
+    CHECK_OK(gs[i].rc);
+    sum += (intptr_t)gs[i].item;
+  }
+  CHECK_EQ(sum, 8 + 9 + 10);
+  CHECK_OK(cv_queue_task_done_n(q, K));
+
+  /* Once they left, nobody is woken again. */
   atomic_store(&wakes, 0);
   busy_alone(q);
   CHECK_EQ(atomic_load(&wakes), 0);
