@@ -2,11 +2,15 @@
 #include "corpus.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vips/vips.h>
+
+#include "conveyor.h"
 
 int pp_corpus_orientation(int i) {
   if (i % 4 == 0)
@@ -116,22 +120,88 @@ static int write_one(const char *dir, int i, int w, int h, uint64_t seed) {
   return rc ? -1 : 0;
 }
 
+/* mkdir -p */
+static int make_dirs(const char *dir) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+      return -1;
+    *p = '/';
+  }
+  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+typedef struct gen_job {
+  const char *dir;
+  int count, w, h, quiet;
+  uint64_t seed;
+  atomic_int done;
+} gen_job;
+
+static int gen_source(cv_stage_ctx *ctx, void *arg) {
+  gen_job *j = arg;
+  for (intptr_t i = 0; i < j->count; i++)
+    if (cv_emit(ctx, (void *)(i + 1)) != CV_OK) /* +1: keep NULL out of it */
+      break;
+  return CV_OK;
+}
+
+static int gen_stage(cv_stage_ctx *ctx, void *item) {
+  gen_job *j = cv_stage_arg(ctx);
+  int i = (int)((intptr_t)item - 1);
+  if (write_one(j->dir, i, j->w, j->h, j->seed) != 0) {
+    int rc = cv_stage_fail(ctx, CV_EIO, "photo %d: %s", i + 1, vips_error_buffer());
+    vips_error_clear();
+    return rc;
+  }
+  int n = atomic_fetch_add(&j->done, 1) + 1;
+  if (!j->quiet && isatty(2))
+    fprintf(stderr, "\rgenerating sample photos: %d/%d", n, j->count);
+  return CV_OK;
+}
+
+static void gen_finish(void *arg, unsigned worker, void *state) {
+  (void)arg, (void)worker, (void)state;
+  vips_thread_shutdown();
+}
+
 int pp_corpus_write(const char *dir, int count, int w, int h, uint64_t seed, int quiet) {
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+  if (make_dirs(dir) != 0) {
     fprintf(stderr, "photopipe: cannot create '%s': %s\n", dir, strerror(errno));
     return -1;
   }
-  for (int i = 0; i < count; i++) {
-    if (write_one(dir, i, w, h, seed) != 0) {
-      fprintf(stderr, "photopipe: cannot generate photo %d: %s\n", i + 1,
-              vips_error_buffer());
-      vips_error_clear();
-      return -1;
-    }
-    if (!quiet && isatty(2))
-      fprintf(stderr, "\rgenerating sample photos: %d/%d", i + 1, count);
-  }
-  if (!quiet && isatty(2))
+  /* One photo per core at a time, through a one-stage pipeline. */
+  gen_job j = {dir, count, w, h, quiet, seed, 0};
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  cv_pipeline *p = NULL;
+  cv_pipeline_options po = {.name = "corpus", .on_error = CV_ON_ERROR_FAIL_FAST,
+                            .source = gen_source, .source_arg = &j};
+  int rc = cv_pipeline_create(&p, &po);
+  if (rc == CV_OK)
+    rc = cv_pipeline_add_stage(p, &(cv_stage_options){.name = "generate", .fn = gen_stage,
+                                                     .arg = &j,
+                                                     .workers = cores < 1 ? 1 : (unsigned)cores,
+                                                     .worker_finish = gen_finish});
+  if (rc == CV_OK)
+    rc = cv_pipeline_start(p);
+  if (rc == CV_OK)
+    rc = cv_pipeline_wait(p, CV_FOREVER);
+  if (!quiet && isatty(2) && atomic_load(&j.done))
     fputc('\n', stderr);
-  return 0;
+  if (rc != CV_OK) {
+    cv_pipeline_summary s;
+    const char *msg = cv_strerror(rc);
+    if (p && cv_pipeline_summary_get(p, &s) == CV_OK && s.error_message)
+      msg = s.error_message;
+    fprintf(stderr, "photopipe: cannot generate sample photos: %s\n", msg);
+  }
+  cv_pipeline_destroy(p);
+  return rc == CV_OK ? 0 : -1;
 }

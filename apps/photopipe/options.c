@@ -43,10 +43,13 @@ void pp_options_defaults(pp_options *o, int cpus) {
   o->workers[0] = clampi(2 * cpus, 2, 16);
   o->workers[1] = clampi(cpus, 1, 64);
   o->workers[2] = clampi(2 * cpus, 2, 16);
-  /* Queue in front of each stage: twice its workers, so every worker finds
-   * the next photo waiting without holding many multi-megabyte downloads. */
-  for (int i = 0; i < 3; i++)
-    o->capacity[i] = 2 * o->workers[i];
+  /* Queue in front of each stage.  Download: twice its workers (items are
+   * just names).  Resize: one waiting photo per worker, because each holds a
+   * whole multi-megabyte download and that is what bounds memory.  Upload:
+   * twice its workers (resized photos are small). */
+  o->capacity[0] = 2 * o->workers[0];
+  o->capacity[1] = o->workers[1];
+  o->capacity[2] = 2 * o->workers[2];
   o->progress = -1;
   o->count = 24;
   o->corpus_w = 1600;
@@ -183,7 +186,8 @@ void pp_usage(FILE *f) {
       "Pipeline:\n"
       "  -w, --workers D,R,U     workers for download, resize, upload\n"
       "                          (default 2xcores max 16, cores, 2xcores max 16)\n"
-      "  -c, --capacity D,R,U    queue in front of each stage (default 2x workers)\n"
+      "  -c, --capacity D,R,U    queue in front of each stage (default 2x, 1x, 2x\n"
+      "                          the stage's workers)\n"
       "Output:\n"
       "      --json              print the summary as JSON on stdout\n"
       "      --quiet             print only failures\n"
@@ -384,7 +388,7 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
   /* A capacity follows its workers unless set explicitly. */
   for (int i = 0; i < 3; i++)
     if (wset[i] && !cset[i])
-      o->capacity[i] = 2 * o->workers[i];
+      o->capacity[i] = (i == 1 ? 1 : 2) * o->workers[i];
   o->sources = argv + optind;
   o->nsources = (size_t)(argc - optind);
 

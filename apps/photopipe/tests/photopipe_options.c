@@ -29,7 +29,9 @@ int main(void) {
   CHECK_EQ(o.workers[0], 4);
   CHECK_EQ(o.workers[1], 2);
   CHECK_EQ(o.workers[2], 4);
-  CHECK_EQ(o.capacity[1], 4);
+  CHECK_EQ(o.capacity[0], 8);
+  CHECK_EQ(o.capacity[1], 2);
+  CHECK_EQ(o.capacity[2], 8);
   CHECK_EQ(o.width, 1600);
   CHECK_EQ(o.quality, 85);
   CHECK_EQ(o.vips_threads, 1);
@@ -46,13 +48,13 @@ int main(void) {
   /* The seed's 3/4/5, capacities following unless given. */
   CHECK_EQ(parse(&o, 2, (const char *[]){"-w", "3/4/5", "in", "--to", "x", NULL}), 0);
   CHECK(o.workers[0] == 3 && o.workers[1] == 4 && o.workers[2] == 5);
-  CHECK(o.capacity[0] == 6 && o.capacity[1] == 8 && o.capacity[2] == 10);
+  CHECK(o.capacity[0] == 6 && o.capacity[1] == 4 && o.capacity[2] == 10);
   CHECK_EQ(parse(&o, 2, (const char *[]){"--workers=3,4,5", "--capacity", "1", "in", "--to",
                                          "x", NULL}),
            0);
   CHECK(o.capacity[0] == 1 && o.capacity[1] == 1 && o.capacity[2] == 1);
   CHECK_EQ(parse(&o, 2, (const char *[]){"--resize-workers", "7", "in", "--to", "x", NULL}), 0);
-  CHECK(o.workers[1] == 7 && o.capacity[1] == 14 && o.workers[0] == 4);
+  CHECK(o.workers[1] == 7 && o.capacity[1] == 7 && o.workers[0] == 4);
 
   /* Values. */
   CHECK_EQ(parse(&o, 2, (const char *[]){"-s", "800x600", "-q", "70", "--max-pixels", "50M",
