@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# demo.sh BUILD_DIR - the main job: the seed's download -> resize -> upload
-# pipeline with 3/4/5 workers per stage, on the pipeline API (prints
-# "1000 items finished" and the per-stage statistics).
+# demo.sh BUILD_DIR - the main job: `photopipe demo` generates sample photos,
+# runs them through download -> resize -> upload (local folder to local
+# album) and prints the per-stage summary.  Without photopipe (built with
+# CV_BUILD_PHOTOPIPE=OFF) it runs the seed's toy pipeline on the pipeline API.
 set -euo pipefail
 dir=${1:-build/plain}
+if [ -x "$dir/apps/photopipe/photopipe" ]; then
+  exec "$dir/apps/photopipe/photopipe" demo
+fi
 exec "$dir/examples/pipeline_seed"

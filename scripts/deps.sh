@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # deps.sh GROUP... - make sure the Debian packages a build needs are present.
 #   core   compilers, cmake, valgrind: the library and its tests
-#   app    libcurl, libvips, nginx: the photopipe tool and its tests
+#   app    libcurl, libvips, nginx (+ python3, curl for the test servers):
+#          the photopipe tool and its tests
 #   bench  the peers the benchmarks compare against
 # Installs what is missing with apt-get when run as root; otherwise names the
 # missing packages and exits 1.
 set -euo pipefail
 
 pkgs_core="build-essential gcc clang cmake pkg-config valgrind"
-pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools nginx"
+pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools nginx python3 curl"
 pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev golang-go librust-crossbeam-channel-dev python3 parallel curl python3-pil valgrind"
 
 want=()
