@@ -123,6 +123,7 @@ int pp_net_is_transient(int curl_code, long http) {
 /* ---- one request, with retries ---- */
 
 typedef struct body {
+  CURL *h;            /* GET: to size the buffer from Content-Length */
   unsigned char *buf; /* GET: received bytes */
   size_t len, cap;
   uint64_t max;
@@ -140,6 +141,13 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg) {
   }
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 256 * 1024;
+    curl_off_t cl = -1;
+    /* First chunk: one allocation of the announced size, not a doubling
+     * series that ends up to twice the photo's size. */
+    if (!b->cap && b->h &&
+        curl_easy_getinfo(b->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        cl > 0 && (uint64_t)cl <= b->max)
+      cap = (size_t)cl;
     while (cap < b->len + n)
       cap *= 2;
     unsigned char *nb = realloc(b->buf, cap);
@@ -248,6 +256,7 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
     b->len = 0;
     b->too_big = 0;
     b->src_pos = 0;
+    b->h = h;
     setup(h, net, kind, url, b, errbuf, hdrs);
     CURLcode cc = curl_easy_perform(h);
     ++*attempts;

@@ -2,7 +2,8 @@
 # e2e_faults.sh - network faults from a misbehaving server on 127.0.0.1:
 # a photo whose first two requests fail (retried, then stored), 404 (not
 # retried), 500 (retried, then given up), a server that never answers
-# (per-request timeout, bounded), an upload refused with 507 (full).
+# (per-request timeout, bounded), an upload refused with 507 (full), an
+# upload that fails twice and is retried.
 source "$3/lib.sh" "$@"
 corpus "$T/www" 4
 start_faults "$T/www"
@@ -58,3 +59,10 @@ set -e
 [ $rc = 1 ] && grep -q '(upload): HTTP 507' "$T/put.err" || fail "507: $rc $(cat "$T/put.err")"
 [ "$(fault_count /status/507/IMG_0001.jpg)" = 1 ] || fail "507 was retried"
 pass "upload refused with 507"
+
+# An album whose first two PUTs for a photo fail with 503: retried, stored.
+"$PP" "$T/www/IMG_0004.jpg" --to "$b/flaky/2" --retries 3 --backoff 20 --quiet ||
+  fail "flaky album exited $?"
+n=$(fault_count /flaky/2/IMG_0004.jpg)
+[ "$n" = 3 ] || fail "flaky PUT: $n requests, want 3"
+pass "upload retried after two 503s"

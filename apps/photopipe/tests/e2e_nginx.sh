@@ -49,3 +49,22 @@ grep -q "FAILED $base/photos/missing.jpg (download): .*404" "$T/run3.err" ||
   fail "404 reason: $(cat "$T/run3.err")"
 [ -f "$T/album3/IMG_0001.jpg" ] || fail "the good photo was not stored"
 pass "404 from nginx"
+
+# TLS: certificates are verified unless the user says otherwise.
+if [ -n "$NGINX_TLS_PORT" ]; then
+  wait_http "http://127.0.0.1:$NGINX_PORT/"
+  tb=https://127.0.0.1:$NGINX_TLS_PORT
+  set +e
+  "$PP" "$tb/photos/IMG_0002.jpg" --to "$T/album4" -s 200x200 --retries 2 --quiet 2>"$T/tls.err"
+  rc=$?
+  set -e
+  [ $rc = 1 ] && grep -Eq '\(download\): .*(certificate|SSL)' "$T/tls.err" ||
+    fail "self-signed certificate accepted? rc $rc: $(cat "$T/tls.err")"
+  [ ! -e "$T/album4/IMG_0002.jpg" ] || fail "stored a photo from an unverified server"
+  "$PP" "$tb/photos/IMG_0002.jpg" --to "$T/album4" -s 200x200 --insecure --quiet ||
+    fail "--insecure did not accept the self-signed certificate"
+  [ -f "$T/album4/IMG_0002.jpg" ] || fail "--insecure: photo missing"
+  pass "TLS verified by default, --insecure skips it"
+else
+  echo "skip TLS checks: no openssl"
+fi

@@ -3,6 +3,7 @@ for photopipe's end-to-end tests.  Standard library only.
 
   GET /ok/NAME          serves ROOT/NAME
   GET /flaky/N/NAME     answers 503 to the first N requests for NAME, then serves it
+  PUT /flaky/N/NAME     answers 503 to the first N requests, then 201 Created
   GET /status/CODE/NAME always answers CODE
   GET /hang/NAME        accepts the request and never answers (until --lifetime)
   GET /slow/MS/NAME     waits MS milliseconds, then serves ROOT/NAME
@@ -68,6 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "flaky" and len(parts) == 3:
             if seen <= int(parts[1]):
                 return self.send_body(503, b"try again\n", "text/plain")
+            if self.command == "PUT":
+                return self.send_body(201, b"created\n", "text/plain")
             return self.serve_file(parts[2])
         if kind == "status" and len(parts) == 3:
             return self.send_body(int(parts[1]), b"status\n", "text/plain")

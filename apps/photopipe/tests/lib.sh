@@ -89,6 +89,17 @@ start_nginx() {
   NGINX_PORT=$(free_port)
   local n=$T/nginx
   mkdir -p "$n/logs" "$n/tmp" "$root/album"
+  # A second server with a self-signed certificate, for the TLS checks.
+  local tls=""
+  NGINX_TLS_PORT=""
+  if command -v openssl >/dev/null &&
+     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+       -addext subjectAltName=IP:127.0.0.1 -keyout "$n/key.pem" -out "$n/cert.pem" \
+       >/dev/null 2>&1; then
+    NGINX_TLS_PORT=$(free_port)
+    tls="server { listen 127.0.0.1:$NGINX_TLS_PORT ssl; root $root;
+                  ssl_certificate $n/cert.pem; ssl_certificate_key $n/key.pem; }"
+  fi
   cat >"$n/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -111,6 +122,7 @@ http {
       dav_access user:rw group:r all:r;
     }
   }
+  $tls
 }
 EOF
   # The request body temp dir is under $T like the album, so nginx's final
