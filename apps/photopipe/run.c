@@ -516,6 +516,8 @@ int pp_demo(pp_options *o) {
       fprintf(stderr, "photopipe demo: photos kept in %s (camera/ -> album/)\n", dir);
   } else {
     rm_demo_dir(dir);
+    if (!o->quiet && !o->json)
+      fprintf(stderr, "photopipe demo: removed %s (--keep keeps it)\n", dir);
   }
   return rc;
 }
