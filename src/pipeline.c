@@ -113,8 +113,14 @@ static void destroy_input(const cv__stage *st, void *item) {
     st->in.destroy(item, st->in.destroy_arg);
 }
 
-static int map_closed(int rc) {
-  return rc == CV_ESHUTDOWN ? CV_ECANCELED : rc;
+/* A queue shut down by cancellation reports CV_ESHUTDOWN; one closed by
+ * close propagation while the cancellation was shutting the queues down
+ * (workers leave and close their outputs) reports CV_ECLOSED.  Either way
+ * the caller's answer is CV_ECANCELED. */
+static int map_closed(const cv_pipeline *p, int rc) {
+  if (rc == CV_ESHUTDOWN || (rc == CV_ECLOSED && is_cancelled(p)))
+    return CV_ECANCELED;
+  return rc;
 }
 
 /* ---- errors and cancellation ------------------------------------------ */
@@ -996,7 +1002,7 @@ int cv_pipeline_put_many(cv_pipeline *p, void *const *items, size_t n,
   if (n == 0)
     return CV_OK;
   cv__transport *t = p->stages[0]->in.t;
-  return map_closed(t->ops->put_many(t, items, n, nput, timeout_ns));
+  return map_closed(p, t->ops->put_many(t, items, n, nput, timeout_ns));
 }
 
 int cv_pipeline_put(cv_pipeline *p, void *item, int64_t timeout_ns) {
@@ -1007,7 +1013,7 @@ int cv_pipeline_put(cv_pipeline *p, void *item, int64_t timeout_ns) {
   if (!is_ready(p) || p->source)
     return CV_ESTATE;
   cv__transport *t = p->stages[0]->in.t;
-  return map_closed(t->ops->put(t, item, timeout_ns));
+  return map_closed(p, t->ops->put(t, item, timeout_ns));
 }
 
 int cv_pipeline_close_input(cv_pipeline *p) {
@@ -1033,7 +1039,7 @@ int cv_pipeline_get_many(cv_pipeline *p, void **items, size_t max,
   if (!is_ready(p) || p->sink)
     return CV_ESTATE;
   cv__transport *t = p->output.t;
-  return map_closed(t->ops->get_many(t, items, max, nget, timeout_ns));
+  return map_closed(p, t->ops->get_many(t, items, max, nget, timeout_ns));
 }
 
 int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns) {
@@ -1044,7 +1050,7 @@ int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns) {
   if (!is_ready(p) || p->sink)
     return CV_ESTATE;
   cv__transport *t = p->output.t;
-  return map_closed(t->ops->get(t, item, timeout_ns));
+  return map_closed(p, t->ops->get(t, item, timeout_ns));
 }
 
 /* ---- waiting, cancelling, destroying ---------------------------------- */

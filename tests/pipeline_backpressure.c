@@ -13,18 +13,23 @@
  * (1).  So
  *   alive <= 1 + sum(capacity) + sum(workers x batch, or window if ordered)
  *            + output_capacity + 1
- * and the test also checks that the queues did fill (alive went above the
- * sum of the stage capacities), or the bound would prove nothing. */
+ * and the test also checks that the queues in front of the slow stage did
+ * fill, or the bound would prove nothing. */
 #include "pipeline_util.h"
 
 static long n_items;
 
 static int pass(cv_stage_ctx *ctx, void *item) { return cv_emit(ctx, item); }
 
+/* Sleeps 0.2 ms every `sleep_every` items: every 32nd in the plain build;
+ * under sanitizers and valgrind, where the pass-through stages are many
+ * times slower, more often, so that this stage stays the slow one. */
+static long sleep_every = 32;
+
 static int slow(cv_stage_ctx *ctx, void *item) {
   pl_item *it = item;
-  if (it->id % 16 == 0) {
-    struct timespec ts = {0, 200000}; /* 0.2 ms every 16th item */
+  if (it->id % sleep_every == 0) {
+    struct timespec ts = {0, 200000};
     nanosleep(&ts, NULL);
   }
   return cv_emit(ctx, item);
@@ -80,8 +85,12 @@ static void run(size_t batch, bool ordered, size_t window) {
   CHECK_EQ(got, n_items);
   CHECK_EQ(atomic_load(&pl_alive), 0);
   CHECK(max_alive <= (long)bound);
-  CHECK(max_alive > (long)(3 * cap)); /* the queues did fill */
+  /* The queues in front of the slow stage did fill (behind it the reader
+   * keeps them short), so the bound was put to the test. */
+  CHECK(max_alive >= (long)(2 * cap));
   cv_stage_stats st;
+  CHECK_OK(cv_pipeline_stage_stats(p, 1, &st));
+  CHECK_EQ(st.queue_high_water, cap);
   CHECK_OK(cv_pipeline_stage_stats(p, 0, &st));
   CHECK_EQ(st.queue_high_water, cap);
   CHECK(st.blocked_ns > 0); /* stage 0 waited on the slow stage */
@@ -94,6 +103,11 @@ static void run(size_t batch, bool ordered, size_t window) {
 
 int main(void) {
   n_items = pl_size("PIPELINE_BP_ITEMS", 100000, 2000);
+#if defined(PL_TSAN) || defined(PL_ASAN)
+  sleep_every = 4;
+#endif
+  if (RUNNING_ON_VALGRIND)
+    sleep_every = 2;
   run(1, false, 0);
   run(4, false, 0);
   run(1, true, 5);
