@@ -51,17 +51,18 @@ static void vips_reason(char *reason, size_t rsz, const char *what) {
   g_free(msg);
 }
 
-/* Output format for keep-format mode, from the loader's nickname. */
+/* Output format for keep-format mode, from the loader's class name
+ * ("VipsForeignLoadPngBuffer"). */
 static const char *keep_ext(const char *loader) {
-  if (strstr(loader, "jpeg"))
+  if (strcasestr(loader, "jpeg"))
     return ".jpg";
-  if (strstr(loader, "png"))
+  if (strcasestr(loader, "png"))
     return ".png";
-  if (strstr(loader, "webp"))
+  if (strcasestr(loader, "webp"))
     return ".webp";
-  if (strstr(loader, "tiff"))
+  if (strcasestr(loader, "tiff"))
     return ".tif";
-  if (strstr(loader, "gif"))
+  if (strcasestr(loader, "gif"))
     return ".gif";
   return NULL;
 }

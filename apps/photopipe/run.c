@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,7 +154,9 @@ static int on_listed(void *arg, pp_src_kind kind, const char *src, const char *r
    * the summary can say what was not done; a watch just ends. */
   if (f->feeding && (atomic_load(&g_stop) || atomic_load(&g_sigints) >= 2))
     f->feeding = 0;
-  if (!f->feeding && f->c->o->watch_dir)
+  /* A watch, or a list on stdin (which may never end), just stops. */
+  if (!f->feeding && (f->c->o->watch_dir ||
+                      (f->c->o->urls_file && strcmp(f->c->o->urls_file, "-") == 0)))
     return 1;
   pp_photo *p = register_photo(f->c, src, kind == PP_SRC_FILE);
   if (!p)
@@ -227,6 +230,20 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
   return cv_emit(ctx, p);
 }
 
+/* True when `name` ends in `ext`, treating .jpg/.jpeg and .tif/.tiff alike. */
+static int same_ext(const char *name, const char *ext) {
+  const char *dot = strrchr(name, '.');
+  if (!dot)
+    return 0;
+  if (strcasecmp(dot, ext) == 0)
+    return 1;
+  if (strcmp(ext, ".jpg") == 0)
+    return strcasecmp(dot, ".jpeg") == 0;
+  if (strcmp(ext, ".tif") == 0)
+    return strcasecmp(dot, ".tiff") == 0;
+  return 0;
+}
+
 static int resize_fn(cv_stage_ctx *ctx, void *item) {
   pp_run_ctx *c = cv_stage_arg(ctx);
   pp_photo *p = item;
@@ -238,6 +255,22 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
     p->in_w = r.in_w;
     p->in_h = r.in_h;
     return stage_error(ctx, p, PP_STAGE_RESIZE, reason);
+  }
+  if (c->o->format == PP_FORMAT_KEEP && !same_ext(p->name, r.ext)) {
+    /* Kept format differs from the name's extension (a PNG called .jpg,
+     * or a format we re-encode as JPEG): the name follows the content. */
+    char want[PP_NAME_MAX + 1];
+    snprintf(want, sizeof want, "%s", p->name);
+    pp_name_set_ext(want, r.ext);
+    int renamed = 0;
+    char *n = pp_names_claim(c->names, want, &renamed);
+    if (!n) {
+      free(r.data);
+      return stage_error(ctx, p, PP_STAGE_RESIZE, "out of memory");
+    }
+    free(p->name);
+    p->name = n;
+    p->renamed = 1;
   }
   free(p->data);
   p->data = NULL;

@@ -41,6 +41,17 @@ ref=$("$KIT" info "$T/album/deep16.jpg" | cut -d' ' -f5)
 python3 -c "import sys; a=float(sys.argv[1]); sys.exit(0 if 40 < a < 200 else 1)" "$ref" ||
   fail "16-bit PNG came out with mean $ref (clipped?)"
 "$KIT" check "$T/src" "$T/album" 400 400 6 || fail "good photos"
+# --format keep: PNG stays PNG (alpha kept; libvips' thumbnail makes 16-bit
+# into 8-bit sRGB, scaled), JPEG stays JPEG.
+"$PP" "$T/src/alpha.png" "$T/src/deep16.png" "$T/src/IMG_0002.jpg" --to "$T/keep" -s 400x400 \
+  --format keep --quiet || fail "--format keep exited $?"
+set -- $("$KIT" info "$T/keep/alpha.png") && [ "$3" = 4 ] || fail "alpha.png lost its alpha"
+[ "$(vipsheader -f vips-loader "$T/keep/deep16.png")" = pngload ] || fail "deep16.png is not a PNG"
+set -- $("$KIT" info "$T/keep/deep16.png")
+python3 -c "import sys; sys.exit(0 if 40 < float(sys.argv[1]) < 200 else 1)" "$5" ||
+  fail "deep16.png: $*"
+set -- $("$KIT" info "$T/keep/IMG_0002.jpg") && [ "$1" -le 400 ] || fail "IMG_0002.jpg: $*"
+pass "--format keep"
 no_temp_files "$T/album"
 
 # The pixel limit is configurable: a 1600x1200 photo is over 1M pixels.
