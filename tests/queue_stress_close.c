@@ -4,7 +4,8 @@
  * put failed ever appears.
  *
  * CV_STRESS_ROUNDS (default 60) rounds, each ending in a close, a drain
- * shutdown or an immediate shutdown at a random moment. */
+ * shutdown or an immediate shutdown at a random moment, on bounded and
+ * unbounded FIFO, LIFO and priority queues in turn. */
 #include <stdatomic.h>
 
 #include "queue_util.h"
@@ -95,7 +96,15 @@ static void test_main(void) {
     memset(rs, 0, sizeof(*rs));
     int ending = (int)(r % 3); /* 0 close, 1 drain shutdown, 2 immediate */
     rs->stop_code = ending == 0 ? CV_ECLOSED : CV_ESHUTDOWN;
-    cv_queue_options o = {.capacity = 1 + (size_t)(test_rand(&rng) % 16),
+    /* Every queue shape meets every ending: bounded and unbounded FIFO,
+     * LIFO, priority. */
+    static const cv_queue_order orders[] = {CV_FIFO, CV_FIFO, CV_LIFO,
+                                            CV_PRIORITY};
+    int shape = (int)((r / 3) % 4);
+    size_t cap = 1 + (size_t)(test_rand(&rng) % 16);
+    cv_queue_options o = {.order = orders[shape],
+                          .capacity = shape == 1 ? 0 : cap,
+                          .compare = cmp_intptr,
                           .destroy = on_destroy, .destroy_arg = rs};
     CHECK_OK(cv_queue_create(&rs->q, &o));
     worker ws[PRODUCERS + CONSUMERS];
