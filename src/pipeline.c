@@ -18,9 +18,11 @@
  * `batch` slots and hands them on with one put_many (earlier if the buffer
  * fills).  Counters are per worker, single-writer atomics updated with a
  * relaxed load+store (no locked instruction, no shared cache line); readers
- * sum them.  Time is read three times per batch: after the take (end of
- * starved time), after the functions (end of busy time), after the hand-on
- * (end of blocked time).
+ * sum them.  Each queue call is first tried without waiting; only when it
+ * must wait is the clock read, before and after, to count starved (waiting
+ * for input) or blocked (waiting for room downstream, or for the reorder
+ * window) time.  Busy time is the worker's lifetime minus its waits, so an
+ * unblocked worker reads no clock at all.
  *
  * Ownership.  A function's input is destroyed after the call unless the
  * function emitted that very pointer (emitted_input).  cv_emit always takes
@@ -205,30 +207,76 @@ static void thread_exit_ref(cv_pipeline *p) {
 
 /* ---- emitting --------------------------------------------------------- */
 
-/* Hands the emit buffer on.  *now is the current time on entry and is set
- * to the time on return. */
-static int flush(cv_stage_ctx *w, int64_t *now) {
-  if (w->nbuf == 0)
-    return CV_OK;
+/* Wait bookkeeping.  The clock is read only around a call that actually
+ * has to wait (a try without waiting comes first), so a worker whose queues
+ * never block it reads no clock at all; its busy time is its lifetime minus
+ * its waits (pipeline_stats.c).  wait_since/wait_kind let a live reader
+ * count a wait still in progress. */
+enum { WAIT_STARVED = 1, WAIT_BLOCKED = 2 };
+
+static int64_t wait_begin(cv_stage_ctx *w, int kind) {
+  int64_t t = cv__now_ns();
+  atomic_store_explicit(&w->c.wait_kind, kind, memory_order_relaxed);
+  atomic_store_explicit(&w->c.wait_since, t, memory_order_release);
+  return t;
+}
+
+static void wait_end(cv_stage_ctx *w, int kind, int64_t t0) {
+  int64_t d = cv__now_ns() - t0;
+  atomic_store_explicit(&w->c.wait_since, 0, memory_order_relaxed);
+  if (kind == WAIT_STARVED)
+    CV__BUMP(w->c.starved_ns, d);
+  else
+    CV__BUMP(w->c.blocked_ns, d);
+}
+
+static int put_n(cv__transport *t, void **items, size_t n, size_t *nput,
+                 int64_t timeout_ns) {
+  if (n == 1) {
+    int rc = t->ops->put(t, items[0], timeout_ns);
+    *nput = rc == CV_OK;
+    return rc;
+  }
+  return t->ops->put_many(t, items, n, nput, timeout_ns);
+}
+
+static int get_n(cv__transport *t, void **items, size_t max, size_t *n,
+                 int64_t timeout_ns) {
+  if (max == 1) {
+    int rc = t->ops->get(t, items, timeout_ns);
+    *n = rc == CV_OK;
+    return rc;
+  }
+  return t->ops->get_many(t, items, max, n, timeout_ns);
+}
+
+/* Hands n items on to the worker's destination, waiting for room (blocked
+ * time) if there is none.  Items that cannot enter (cancellation) are
+ * dropped.  Returns CV_OK or CV_ECANCELED. */
+static int hand_on(cv_stage_ctx *w, void **items, size_t n) {
   cv__transport *t = w->dest->t;
   size_t nput = 0;
-  int rc;
-  if (w->nbuf == 1) {
-    rc = t->ops->put(t, w->buf[0], CV_FOREVER);
-    nput = rc == CV_OK;
-  } else {
-    rc = t->ops->put_many(t, w->buf, w->nbuf, &nput, CV_FOREVER);
+  int rc = put_n(t, items, n, &nput, CV_NOWAIT);
+  if (rc == CV_EFULL) {
+    int64_t t0 = wait_begin(w, WAIT_BLOCKED);
+    size_t more = 0;
+    rc = put_n(t, items + nput, n - nput, &more, CV_FOREVER);
+    nput += more;
+    wait_end(w, WAIT_BLOCKED, t0);
   }
-  int64_t end = cv__now_ns();
-  int64_t d = end - *now;
-  CV__BUMP(w->c.blocked_ns, d);
-  w->blocked_acc += d;
-  *now = end;
   /* Only a shutdown (cancellation) stops a put that may wait forever. */
-  for (size_t i = nput; i < w->nbuf; i++)
-    drop_at_entry(w->dest, w->buf[i]);
-  w->nbuf = 0;
+  for (size_t i = nput; i < n; i++)
+    drop_at_entry(w->dest, items[i]);
   return rc == CV_OK ? CV_OK : CV_ECANCELED;
+}
+
+/* Hands the emit buffer on. */
+static int flush(cv_stage_ctx *w) {
+  if (w->nbuf == 0)
+    return CV_OK;
+  int rc = hand_on(w, w->buf, w->nbuf);
+  w->nbuf = 0;
+  return rc;
 }
 
 /* Appends to the current item's reorder slot. */
@@ -265,8 +313,7 @@ int cv_emit(cv_stage_ctx *w, void *item) {
   w->buf[w->nbuf++] = item;
   if (w->nbuf < w->bufcap)
     return CV_OK;
-  int64_t now = cv__now_ns();
-  return flush(w, &now);
+  return flush(w);
 }
 
 /* ---- stage context accessors ------------------------------------------ */
@@ -340,28 +387,26 @@ static void process_one(cv_stage_ctx *w, void *item) {
   w->item = NULL;
 }
 
-static int take(cv__transport *in, void **items, size_t max, size_t *n) {
-  if (max == 1) {
-    int rc = in->ops->get(in, items, CV_FOREVER);
-    *n = rc == CV_OK;
+/* Takes up to max items, waiting for one (starved time) if there is none. */
+static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
+  cv__transport *in = w->st->in.t;
+  int rc = get_n(in, items, max, n, CV_NOWAIT);
+  if (rc != CV_EEMPTY)
     return rc;
-  }
-  return in->ops->get_many(in, items, max, n, CV_FOREVER);
+  int64_t t0 = wait_begin(w, WAIT_STARVED);
+  rc = get_n(in, items, max, n, CV_FOREVER);
+  wait_end(w, WAIT_STARVED, t0);
+  return rc;
 }
 
 static void run_unordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
-  int64_t t0 = cv__now_ns();
   while (!is_cancelled(p)) {
     size_t n = 0;
-    int rc = take(st->in.t, items, st->batch, &n);
-    int64_t t1 = cv__now_ns();
-    CV__BUMP(w->c.starved_ns, t1 - t0);
-    if (rc != CV_OK)
+    if (take(w, items, st->batch, &n) != CV_OK)
       break; /* closed and drained, or shut down */
     CV__BUMP(w->c.taken, n);
-    w->blocked_acc = 0;
     size_t i = 0;
     for (; i < n && !is_cancelled(p); i++)
       process_one(w, items[i]);
@@ -370,27 +415,23 @@ static void run_unordered(cv_stage_ctx *w, void **items) {
         destroy_input(st, items[j]);
       CV__BUMP(w->c.cancelled, n - i);
     }
-    int64_t t2 = cv__now_ns();
-    CV__BUMP(w->c.busy_ns, t2 - t1 - w->blocked_acc);
-    t0 = t2;
-    flush(w, &t0);
+    flush(w);
   }
 }
 
 /* Takes up to `batch` items and numbers them, waiting while the window is
- * full.  *waited receives the time spent waiting for the window. */
+ * full (counted as blocked: the worker is ahead of the stage's output). */
 static int take_ordered(cv_stage_ctx *w, void **items, size_t *n,
-                        uint64_t *seq0, int64_t *waited) {
+                        uint64_t *seq0) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   *n = 0;
-  *waited = 0;
   pthread_mutex_lock(&st->take_mu);
   pthread_mutex_lock(&st->ord_mu);
   int64_t tw = 0;
   while (!is_cancelled(p) && st->next_seq >= st->base + st->window) {
     if (!tw)
-      tw = cv__now_ns();
+      tw = wait_begin(w, WAIT_BLOCKED);
     st->ord_waiters++;
     pthread_cond_wait(&st->ord_cond, &st->ord_mu);
     st->ord_waiters--;
@@ -398,12 +439,12 @@ static int take_ordered(cv_stage_ctx *w, void **items, size_t *n,
   size_t room = (size_t)(st->base + st->window - st->next_seq);
   pthread_mutex_unlock(&st->ord_mu);
   if (tw)
-    *waited = cv__now_ns() - tw;
+    wait_end(w, WAIT_BLOCKED, tw);
   if (is_cancelled(p)) {
     pthread_mutex_unlock(&st->take_mu);
     return CV_ECANCELED;
   }
-  int rc = take(st->in.t, items, st->batch < room ? st->batch : room, n);
+  int rc = take(w, items, st->batch < room ? st->batch : room, n);
   if (rc == CV_OK) {
     *seq0 = st->next_seq;
     st->next_seq += *n;
@@ -426,13 +467,7 @@ static void complete(cv_stage_ctx *w, uint64_t seq) {
     cv__slot *s = &st->slots[st->base % st->window];
     pthread_mutex_unlock(&st->ord_mu);
     if (s->n > 0) {
-      cv__transport *t = w->dest->t;
-      size_t nput = 0;
-      int64_t t0 = cv__now_ns();
-      t->ops->put_many(t, s->items, s->n, &nput, CV_FOREVER);
-      CV__BUMP(w->c.blocked_ns, cv__now_ns() - t0);
-      for (size_t i = nput; i < s->n; i++)
-        drop_at_entry(w->dest, s->items[i]);
+      hand_on(w, s->items, s->n);
       s->n = 0;
     }
     pthread_mutex_lock(&st->ord_mu);
@@ -448,16 +483,10 @@ static void complete(cv_stage_ctx *w, uint64_t seq) {
 static void run_ordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
-  int64_t t0 = cv__now_ns();
   for (;;) {
     size_t n;
     uint64_t seq0 = 0;
-    int64_t waited;
-    int rc = take_ordered(w, items, &n, &seq0, &waited);
-    int64_t t1 = cv__now_ns();
-    CV__BUMP(w->c.blocked_ns, waited);
-    CV__BUMP(w->c.starved_ns, t1 - t0 - waited);
-    if (rc != CV_OK)
+    if (take_ordered(w, items, &n, &seq0) != CV_OK)
       break;
     CV__BUMP(w->c.taken, n);
     for (size_t i = 0; i < n; i++) {
@@ -468,12 +497,8 @@ static void run_ordered(cv_stage_ctx *w, void **items) {
       } else {
         process_one(w, items[i]);
       }
-      int64_t t2 = cv__now_ns();
-      CV__BUMP(w->c.busy_ns, t2 - t1);
       complete(w, w->seq);
-      t1 = cv__now_ns();
     }
-    t0 = t1;
   }
 }
 
@@ -498,6 +523,7 @@ static void *worker_main(void *arg) {
   pthread_mutex_unlock(&p->mu);
 
   if (rc == CV_OK) {
+    atomic_store_explicit(&w->c.start_ns, cv__now_ns(), memory_order_relaxed);
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
     if (st->ordered)
@@ -506,6 +532,7 @@ static void *worker_main(void *arg) {
       run_unordered(w, items);
     if (st->finish)
       st->finish(st->arg, w->index, w->state);
+    atomic_store_explicit(&w->c.end_ns, cv__now_ns(), memory_order_relaxed);
   }
   /* The last worker out closes the next stage's input. */
   if (atomic_fetch_sub(&st->live, 1) == 1)
@@ -521,8 +548,7 @@ static void *source_main(void *arg) {
   cv_pipeline *p = w->p;
   w->has_msg = false;
   int rc = p->source(w, p->source_arg);
-  int64_t now = cv__now_ns();
-  flush(w, &now);
+  flush(w);
   if (rc != CV_OK && !is_cancelled(p))
     report_failure(p, "source", CV_SOURCE_INDEX, rc, w, NULL);
   cv__transport *t = p->stages[0]->in.t;

@@ -37,9 +37,12 @@ typedef struct cv__counters {
   _Atomic uint64_t filtered;  /* succeeded without emitting */
   _Atomic uint64_t failed;    /* function failed */
   _Atomic uint64_t cancelled; /* taken, then dropped by cancellation */
-  _Atomic int64_t busy_ns;
-  _Atomic int64_t starved_ns;
-  _Atomic int64_t blocked_ns;
+  _Atomic int64_t starved_ns; /* finished waits for input */
+  _Atomic int64_t blocked_ns; /* finished waits to hand output on */
+  _Atomic int64_t start_ns;   /* after worker_init; 0 = not running yet */
+  _Atomic int64_t end_ns;     /* after worker_finish; 0 = still running */
+  _Atomic int64_t wait_since; /* start of the wait in progress, 0 = none */
+  _Atomic int wait_kind;      /* what that wait is (WAIT_* in pipeline.c) */
 } cv__counters;
 
 /* Adds to a single-writer counter. */
@@ -78,7 +81,6 @@ struct cv_stage_ctx {
    * each batch of inputs. */
   void **buf;
   size_t nbuf, bufcap;
-  int64_t blocked_acc; /* blocked time inside the current batch */
   char pad2_[CV__CACHE_LINE]; /* keeps the next worker's counters apart */
 };
 

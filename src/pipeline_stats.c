@@ -32,27 +32,47 @@ typedef struct raw_stage {
 } raw_stage;
 
 static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
-  const cv__stage *st = p->stages[i];
+  cv__stage *st = p->stages[i];
   memset(r, 0, sizeof(*r));
   cv_stage_stats *s = &r->pub;
   s->name = st->name;
   s->index = i;
   s->workers = st->nworkers;
   s->queue_capacity = st->capacity;
+  int64_t now = cv__now_ns();
   for (unsigned j = 0; j < st->nworkers; j++) {
-    const cv__counters *c = &st->workers[j].c;
+    cv__counters *c = &st->workers[j].c;
     s->taken += CV__LOAD(c->taken);
     s->succeeded += CV__LOAD(c->succeeded);
     s->out += CV__LOAD(c->out);
     s->filtered += CV__LOAD(c->filtered);
     s->failed += CV__LOAD(c->failed);
     r->cancelled_taken += CV__LOAD(c->cancelled);
-    s->busy_ns += CV__LOAD(c->busy_ns);
-    s->starved_ns += CV__LOAD(c->starved_ns);
-    s->blocked_ns += CV__LOAD(c->blocked_ns);
+    /* Busy = lifetime - waits, counting a wait still in progress. */
+    int64_t start = CV__LOAD(c->start_ns);
+    if (start == 0)
+      continue; /* not running yet, or its init failed */
+    int64_t end = CV__LOAD(c->end_ns);
+    int64_t starved = CV__LOAD(c->starved_ns);
+    int64_t blocked = CV__LOAD(c->blocked_ns);
+    if (end == 0) {
+      int64_t since =
+          atomic_load_explicit(&c->wait_since, memory_order_acquire);
+      if (since != 0 && now > since) {
+        if (CV__LOAD(c->wait_kind) == 1 /* WAIT_STARVED */)
+          starved += now - since;
+        else
+          blocked += now - since;
+      }
+    }
+    int64_t life = (end ? end : now) - start;
+    int64_t busy = life - starved - blocked;
+    s->busy_ns += busy > 0 ? busy : 0;
+    s->starved_ns += starved;
+    s->blocked_ns += blocked;
   }
   uint64_t dropped = atomic_load_explicit(
-      &((cv__stage *)st)->in.entry_dropped, memory_order_relaxed);
+      &st->in.entry_dropped, memory_order_relaxed);
   s->in = dropped;
   s->cancelled = r->cancelled_taken + dropped;
   /* The transport exists from start until destroy; read_state() below
