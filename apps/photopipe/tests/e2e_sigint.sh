@@ -9,7 +9,7 @@ corpus "$T/www" $N 800x600
 start_faults "$T/www"
 b=http://127.0.0.1:$FAULT_PORT
 # Each download takes 300 ms: with 2 download workers the run needs ~3.6 s.
-urls() { for i in $(seq -f %04g 1 $N); do echo "$b/slow/300/IMG_$i.jpg"; done; }
+for i in $(seq -f %04g 1 $N); do echo "$b/slow/300/IMG_$i.jpg"; done >"$T/urls"
 
 # wait_exit PID TENTHS: sets rc to its exit code; fails if it outlives the
 # limit.  (Not in $(...): only this shell can wait for its child.)
@@ -27,7 +27,7 @@ wait_exit() {
 }
 
 # ---- one Ctrl-C: drain ----
-urls | "$PP" --urls - --to "$T/album1" -s 400x400 -w 2,1,2 -c 2,2,2 --json \
+"$PP" --urls "$T/urls" --to "$T/album1" -s 400x400 -w 2,1,2 -c 2,2,2 --json \
   >"$T/one.json" 2>"$T/one.err" &
 pid=$!
 sleep 1.2
@@ -46,7 +46,7 @@ grep -q 'stopping: finishing the photos in flight' "$T/one.err" || fail "no stop
 pass "one Ctrl-C: $stored stored, $notstarted not started, in-flight finished"
 
 # ---- two Ctrl-C: cancel ----
-urls | "$PP" --urls - --to "$T/album2" -s 400x400 -w 2,1,2 -c 2,2,2 --json \
+"$PP" --urls "$T/urls" --to "$T/album2" -s 400x400 -w 2,1,2 -c 2,2,2 --json \
   >"$T/two.json" 2>"$T/two.err" &
 pid=$!
 sleep 1.2
