@@ -90,9 +90,6 @@ int pp_resize(const pp_resize_opts *o, const unsigned char *in, size_t len,
   }
   out->in_w = vips_image_get_width(hdr);
   out->in_h = vips_image_get_height(hdr);
-  int pages = 1;
-  if (vips_image_get_typeof(hdr, VIPS_META_N_PAGES))
-    vips_image_get_int(hdr, VIPS_META_N_PAGES, &pages);
   g_object_unref(hdr);
   uint64_t pixels = (uint64_t)out->in_w * (uint64_t)out->in_h;
   if (pixels > o->max_pixels) {
@@ -103,7 +100,6 @@ int pp_resize(const pp_resize_opts *o, const unsigned char *in, size_t len,
              (unsigned long long)o->max_pixels);
     return -1;
   }
-  (void)pages;
 
   /* fail_on goes through the loader's option string: libvips 8.14's
    * thumbnail_buffer ignores its own fail_on argument, and a truncated JPEG
