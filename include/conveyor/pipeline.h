@@ -194,7 +194,8 @@ typedef struct cv_pipeline_summary {
 
 /* Called every `progress_interval_ns` from the pipeline's monitor thread,
  * and once more at the end with s->finished true (before cv_pipeline_wait()
- * returns).  May read statistics of p; must not destroy it. */
+ * returns).  May read statistics of p and cancel it; must not wait for it
+ * or destroy it. */
 typedef void (*cv_progress_fn)(cv_pipeline *p, const cv_pipeline_summary *s,
                                void *arg);
 
@@ -327,7 +328,8 @@ CV_EXTERN int cv_pipeline_get_many(cv_pipeline *p, void **items, size_t max,
 
 /* Waits up to `timeout_ns` until every worker, the source and the sink have
  * finished (the input must be closed for that, or the pipeline cancelled),
- * then joins the threads.  It does not wait for the caller to take outputs:
+ * then joins the threads.  Not from a stage function or callback of p (it
+ * would wait for itself).  It does not wait for the caller to take outputs:
  * with a bounded output queue, read it (until CV_ECLOSED) before waiting, or
  * from another thread.  May be called again, and from several threads.
  * Returns CV_OK (drained; under CV_ON_ERROR_SKIP some items may have failed:
