@@ -5,7 +5,7 @@
  * returns promptly, wait returns CV_ECANCELED, and every item fed ends
  * exactly once (delivered, or handed to the destroy callback; a refused put
  * leaves the item with the caller).  PIPELINE_CANCEL_ROUNDS sets how many
- * random rounds run. */
+ * random rounds run, PIPELINE_SEED replays a run. */
 #include <signal.h>
 
 #include "pipeline_util.h"
@@ -13,7 +13,7 @@
 #define PROMPT_NS CV_SEC(2) /* generous: cancel to wait() returning */
 
 static pl_ledger ledger;
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t rng;
 
 static unsigned rnd(unsigned n) { return (unsigned)(test_rand(&rng) % n); }
 
@@ -121,7 +121,7 @@ static void round_once(enum when when, bool ordered, long n) {
   pthread_t th;
   CHECK(pthread_create(&th, NULL, feed, &f) == 0);
 
-  long stop_after = when == MID_STREAM ? (long)rnd((unsigned)n / 2) : -1;
+  long stop_after = when == MID_STREAM ? 1 + (long)rnd((unsigned)n / 2) : -1;
   long got = 0;
   int64_t t_cancel = 0;
   void *item;
@@ -244,6 +244,10 @@ int main(void) {
   sa.sa_flags = SA_RESTART;
   CHECK(sigaction(SIGINT, &sa, NULL) == 0);
 
+  /* Random moments from a seed that is printed, so that a failure can be
+   * replayed with PIPELINE_SEED. */
+  rng = (uint64_t)test_env_long("PIPELINE_SEED", (long)(test_now_ns() | 1));
+  printf("PIPELINE_SEED=%llu\n", (unsigned long long)rng);
   long n = pl_size("PIPELINE_CANCEL_ITEMS", 3000, 300);
   long rounds = pl_size("PIPELINE_CANCEL_ROUNDS", 36, 12);
   before_start(false);
