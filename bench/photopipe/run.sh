@@ -211,5 +211,5 @@ for label, lat, secs, cpu, rss in rows:
           f"| {int(rss)/1024:.0f} | {ratio:.2f} |")
 PY
 cat "$work/results.md"
-echo "(table saved in $work/results.md; 'photopipe x' = photopipe's photos/s over the row's," \
-     "for the local rows photopipe local files over vipsthumbnail)" >&2
+echo "(table saved in $work/results.md; 'photopipe x' = photopipe's photos/s over the row's" \
+     "at the same latency; for the local rows, photopipe on local files over the row's)" >&2
