@@ -6,11 +6,14 @@
  *
  * The clock starts once cv_pipeline_start() has returned (every worker is
  * running, as the hand-wired drivers start it after their start barrier)
- * and stops when cv_pipeline_wait() has joined everything.  Stages take one
- * item at a time, like the hand-wired pipelines.  BENCH_PIPELINE_BATCH=n
- * instead sets every stage's `batch` option to n and feeds n items per
- * cv_pipeline_put_many() call, the configuration the pipeline documents for
- * cheap stages; the result is then reported as conveyor-pipeline-b<n>. */
+ * and stops when cv_pipeline_wait() has joined everything.  The stages keep
+ * the library's default `batch` (CV_BATCH_AUTO: take sizes follow the
+ * measured cost per item) and the main thread feeds one item per
+ * cv_pipeline_put(), as the seed does.  BENCH_PIPELINE_BATCH=n instead sets
+ * every stage's `batch` option to n (1: strictly one item per take, like the
+ * hand-wired pipelines) and, for n > 1, feeds n items per
+ * cv_pipeline_put_many() call; the result is then reported as
+ * conveyor-pipeline-b<n>. */
 #include "bench.h"
 
 #include <conveyor.h>
@@ -37,9 +40,7 @@ int main(int argc, char **argv) {
   bench_opts o;
   bench_parse(&o, argc, argv);
   const char *b = getenv("BENCH_PIPELINE_BATCH");
-  size_t batch = b && *b ? (size_t)strtoul(b, NULL, 10) : 1;
-  if (batch == 0)
-    batch = 1;
+  size_t batch = b && *b ? (size_t)strtoul(b, NULL, 10) : CV_BATCH_AUTO;
   static const char *const names[] = {"download", "resize", "upload", "s3",
                                       "s4", "s5", "s6", "s7"};
   cv_pipeline *p;
@@ -53,7 +54,7 @@ int main(int argc, char **argv) {
   }
   check(cv_pipeline_start(p), "start");
   uint64_t t0 = bench_now_ns();
-  if (batch == 1) {
+  if (batch <= 1) {
     for (uint64_t v = 1; v <= o.items; v++)
       check(cv_pipeline_put(p, (void *)(uintptr_t)v, CV_FOREVER), "put");
   } else {
@@ -86,7 +87,9 @@ int main(int argc, char **argv) {
   bench_sum_check("W4", &got, &want);
 
   char name[64] = "conveyor-pipeline", notes[32] = "-", extra[64];
-  if (batch > 1) {
+  if (batch == CV_BATCH_AUTO) {
+    snprintf(notes, sizeof notes, "batch=auto");
+  } else {
     snprintf(name, sizeof name, "conveyor-pipeline-b%zu", batch);
     snprintf(notes, sizeof notes, "batch=%zu", batch);
   }

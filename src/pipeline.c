@@ -16,7 +16,11 @@
  * The hot path allocates nothing.  A worker takes up to `batch` items with
  * one get_many, runs the function on each, collects emits in a buffer of
  * `batch` slots and hands them on with one put_many (earlier if the buffer
- * fills).  Counters are per worker, single-writer atomics updated with a
+ * fills).  With CV_BATCH_AUTO the take size follows the measured cost per
+ * item (two clock reads per take): a take holds about
+ * CV_BATCH_AUTO_TARGET_NS of work, so no-op stages move blocks of up to
+ * CV_BATCH_AUTO_MAX items while slow stages take one item at a time and
+ * leave no worker idle behind a colleague's private backlog.  Counters are per worker, single-writer atomics updated with a
  * relaxed load+store (no locked instruction, no shared cache line); readers
  * sum them.  Each queue call is first tried without waiting; only when it
  * must wait is the clock read, before and after, to count starved (waiting
@@ -399,13 +403,28 @@ static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
   return rc;
 }
 
+/* How many items the next take may hold. */
+static size_t take_limit(const cv_stage_ctx *w) {
+  return w->st->batch_auto ? w->auto_take : w->st->batch;
+}
+
+/* CV_BATCH_AUTO: folds the cost of a batch of n items that took `ns` into
+ * the worker's estimate and sizes its next take from it. */
+static void auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
+  int64_t per = ns / (int64_t)n;
+  w->auto_cost_ns = w->auto_cost_ns ? (3 * w->auto_cost_ns + per) / 4 : per;
+  int64_t k = CV_BATCH_AUTO_TARGET_NS / (w->auto_cost_ns > 0 ? w->auto_cost_ns : 1);
+  w->auto_take = k < 1 ? 1 : k > CV_BATCH_AUTO_MAX ? CV_BATCH_AUTO_MAX : (size_t)k;
+}
+
 static void run_unordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   while (!is_cancelled(p)) {
     size_t n = 0;
-    if (take(w, items, st->batch, &n) != CV_OK)
+    if (take(w, items, take_limit(w), &n) != CV_OK)
       break; /* closed and drained, or shut down */
+    int64_t t0 = st->batch_auto ? cv__now_ns() : 0;
     CV__BUMP(w->c.taken, n);
     size_t i = 0;
     for (; i < n && !is_cancelled(p); i++)
@@ -415,6 +434,8 @@ static void run_unordered(cv_stage_ctx *w, void **items) {
         destroy_input(st, items[j]);
       CV__BUMP(w->c.cancelled, n - i);
     }
+    if (st->batch_auto)
+      auto_adjust(w, n, cv__now_ns() - t0);
     flush(w);
   }
 }
@@ -444,7 +465,8 @@ static int take_ordered(cv_stage_ctx *w, void **items, size_t *n,
     pthread_mutex_unlock(&st->take_mu);
     return CV_ECANCELED;
   }
-  int rc = take(w, items, st->batch < room ? st->batch : room, n);
+  size_t limit = take_limit(w);
+  int rc = take(w, items, limit < room ? limit : room, n);
   if (rc == CV_OK) {
     *seq0 = st->next_seq;
     st->next_seq += *n;
@@ -488,6 +510,7 @@ static void run_ordered(cv_stage_ctx *w, void **items) {
     uint64_t seq0 = 0;
     if (take_ordered(w, items, &n, &seq0) != CV_OK)
       break;
+    int64_t t0 = st->batch_auto ? cv__now_ns() : 0;
     CV__BUMP(w->c.taken, n);
     for (size_t i = 0; i < n; i++) {
       w->seq = seq0 + i;
@@ -499,6 +522,8 @@ static void run_ordered(cv_stage_ctx *w, void **items) {
       }
       complete(w, w->seq);
     }
+    if (st->batch_auto && n > 0)
+      auto_adjust(w, n, cv__now_ns() - t0);
   }
 }
 
@@ -786,7 +811,8 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   st->window = !st->ordered        ? 0
                : opts->reorder_window ? opts->reorder_window
                                       : 4 * (size_t)st->nworkers;
-  st->batch = opts->batch ? opts->batch : 1;
+  st->batch_auto = opts->batch == CV_BATCH_AUTO;
+  st->batch = st->batch_auto ? CV_BATCH_AUTO_MAX : opts->batch;
   st->init = opts->worker_init;
   st->finish = opts->worker_finish;
   st->in.destroy = opts->destroy ? opts->destroy : p->item_destroy;
@@ -803,6 +829,7 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
     w->index = i;
     w->arg = st->arg;
     w->bufcap = st->batch;
+    w->auto_take = 1; /* until the first measurement */
     /* Emit buffer, then (batch > 1) the input batch. */
     w->buf = malloc(2 * st->batch * sizeof(void *));
     if (!w->buf)

@@ -81,6 +81,11 @@ struct cv_stage_ctx {
    * each batch of inputs. */
   void **buf;
   size_t nbuf, bufcap;
+
+  /* CV_BATCH_AUTO: the size of the next take, and the smoothed cost of one
+   * item in ns (time from take to the end of its batch, per item). */
+  size_t auto_take;
+  int64_t auto_cost_ns;
   char pad2_[CV__CACHE_LINE]; /* keeps the next worker's counters apart */
 };
 
@@ -101,7 +106,8 @@ struct cv__stage {
   size_t capacity; /* 0 = unbounded (queue convention) */
   bool ordered;
   size_t window;
-  size_t batch;
+  size_t batch;    /* most items per take; CV_BATCH_AUTO_MAX when auto */
+  bool batch_auto; /* takes sized from the measured cost per item */
   cv_worker_init_fn init;
   cv_worker_finish_fn finish;
 

@@ -114,6 +114,14 @@ typedef struct cv_stage_ctx cv_stage_ctx;
  * back-pressure).  A capacity of 0 means "the default". */
 #define CV_UNBOUNDED SIZE_MAX
 #define CV_PIPELINE_DEFAULT_CAPACITY 64
+/* cv_stage_options.batch of 0: each worker sizes its takes from the time the
+ * stage function takes per item, so that one take holds about
+ * CV_BATCH_AUTO_TARGET_NS of work, between 1 and CV_BATCH_AUTO_MAX items.
+ * Cheap stages then move items in blocks (far fewer queue round trips), slow
+ * ones (I/O, image work) take one item at a time and share work fairly. */
+#define CV_BATCH_AUTO 0
+#define CV_BATCH_AUTO_MAX 64
+#define CV_BATCH_AUTO_TARGET_NS 20000
 /* Stage index reported for errors raised by the source function; errors of
  * the sink carry the stage count as their index. */
 #define CV_SOURCE_INDEX SIZE_MAX
@@ -236,9 +244,9 @@ typedef struct cv_stage_options {
                             may run ahead of the oldest unfinished one;
                             0 = 4 x workers */
   size_t batch;       /* most items a worker takes from the queue at once,
-                         and emits it buffers before handing them on; 0 = 1.
-                         Raise it for cheap stages (fewer lock round trips);
-                         keep 1 for slow ones (fair sharing among workers). */
+                         and emits it buffers before handing them on.
+                         0 = CV_BATCH_AUTO; 1 hands items out strictly one
+                         at a time. */
   cv_worker_init_fn worker_init;     /* optional */
   cv_worker_finish_fn worker_finish; /* optional */
   cv_destroy_fn destroy; /* optional: drops this stage's input items instead
