@@ -76,15 +76,22 @@ extern _Atomic int cv__event_asymmetric;
 /* Decides, once per process, whether the asymmetric fence is available. */
 void cv__event_global_init(void);
 
-/* Call after the store or read-modify-write that made the waited-for state
- * true.  Costs a load (plus, without membarrier, a fence) when nobody
- * sleeps. */
-static inline void cv__event_notify(cv__event *e, int n) {
+/* The notifier's half of the barrier pair, then the load of nwaiters: true
+ * if someone sleeps (or is about to).  Call after the store or
+ * read-modify-write that made the waited-for state true. */
+static inline bool cv__event_waiting(cv__event *e) {
   if (atomic_load_explicit(&cv__event_asymmetric, memory_order_relaxed))
     atomic_signal_fence(memory_order_seq_cst);
   else
     atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&e->nwaiters, memory_order_relaxed) != 0)
+  return atomic_load_explicit(&e->nwaiters, memory_order_relaxed) != 0;
+}
+
+/* Call after the store or read-modify-write that made the waited-for state
+ * true.  Costs a load (plus, without membarrier, a fence) when nobody
+ * sleeps. */
+static inline void cv__event_notify(cv__event *e, int n) {
+  if (cv__event_waiting(e))
     cv__event_wake(e, n);
 }
 

@@ -105,6 +105,17 @@ struct cv__ring {
 
 _Static_assert(sizeof(slot) == 16, "a slot is a sequence and a pointer");
 
+#ifdef CV_RING_TEST_HOOKS
+void (*cv__ring_test_after_claim)(void);
+#define AFTER_CLAIM()                                                          \
+  do {                                                                         \
+    if (cv__ring_test_after_claim)                                             \
+      cv__ring_test_after_claim();                                             \
+  } while (0)
+#else
+#define AFTER_CLAIM() ((void)0)
+#endif
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -245,8 +256,40 @@ static size_t claim_deq(cv__ring *r, size_t n, uint64_t *start) {
   }
 }
 
+/* Passing wake-ups on.  A wake-up for a published item (a freed slot) can
+ * reach a sleeper that cannot use it yet: positions are taken in order, and
+ * an earlier position may still be between its claim and its publication
+ * (its freeing).  That sleeper goes back to sleep, and when the earlier
+ * position is done, its own wake-up serves one sleeper only: two items (two
+ * slots) ready, one sleeper woken, the other one stranded.  And a getter that
+ * slept on a closed queue while a producer still owed an item is woken by
+ * that one item only, while every other getter must then see the end.  So a
+ * thread that took items (slots) wakes one more sleeper while any are left,
+ * and every getter once a closed queue is drained.  Costs one load of
+ * nwaiters (the same barrier pair as cv__event_notify) when nobody sleeps. */
+static void pass_on_get(cv__ring *r) {
+  if (!cv__event_waiting(&r->not_empty))
+    return;
+  uint64_t e = load_enq(r), d = load_deq(r);
+  if (d < (e & ~CLOSED_BIT))
+    cv__event_wake(&r->not_empty, 1);
+  else if (e & CLOSED_BIT)
+    cv__event_wake(&r->not_empty, 0);
+}
+
+static void pass_on_put(cv__ring *r) {
+  if (!cv__event_waiting(&r->not_full))
+    return;
+  /* deq first: enq read later is never below it, and an overestimate of the
+   * size only skips a wake-up the consumer that frees the room will make. */
+  uint64_t d = load_deq(r), e = load_enq(r);
+  if (!(e & CLOSED_BIT) && e - d < r->cap)
+    cv__event_wake(&r->not_full, 1);
+}
+
 /* Writes k claimed items, publishes them and wakes getters. */
 static void publish(cv__ring *r, uint64_t start, void *const *items, size_t k) {
+  AFTER_CLAIM();
   if (k == 1) {
     slot *s = slot_at(r, start);
     s->item = items[0];
@@ -259,6 +302,7 @@ static void publish(cv__ring *r, uint64_t start, void *const *items, size_t k) {
     }
   }
   cv__event_notify(&r->not_empty, (int)(k < 1024 ? k : 1024));
+  pass_on_put(r);
 
   /* The high-water mark; see DESIGN. */
   uint64_t end = start + k;
@@ -279,6 +323,7 @@ static void publish(cv__ring *r, uint64_t start, void *const *items, size_t k) {
 
 /* Reads k claimed items, frees their slots and wakes putters. */
 static void consume(cv__ring *r, uint64_t start, void **items, size_t k) {
+  AFTER_CLAIM();
   if (k == 1) {
     slot *s = slot_at(r, start);
     items[0] = s->item;
@@ -387,6 +432,7 @@ static long try_get(cv__ring *r, void **items, size_t max) {
   size_t k = claim_deq(r, max, &start);
   if (k > 0) {
     consume(r, start, items, k);
+    pass_on_get(r);
     return (long)k;
   }
   if (drained(r))

@@ -39,4 +39,10 @@ void cv__ring_stats(cv__ring *r, cv_queue_stats *out);
  * implementation on bounded FIFO queues too. */
 extern int cv__queue_force_locked;
 
+#ifdef CV_RING_TEST_HOOKS
+/* Test builds only (tests/queue_ring_wake.c): called between a claim and the
+ * publication (the freeing) of the claimed slots. */
+extern void (*cv__ring_test_after_claim)(void);
+#endif
+
 #endif /* CONVEYOR_RING_H */
