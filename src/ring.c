@@ -380,7 +380,10 @@ int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
     }
     /* Full. */
     if (timeout_ns == 0) {
-      uint64_t used = (load_enq(r) & ~CLOSED_BIT) - load_deq(r);
+      /* deq first: enq read after it is never below it, so `used` cannot
+       * wrap around to "full" while a consumer is still freeing the slot. */
+      uint64_t d = load_deq(r);
+      uint64_t used = (load_enq(r) & ~CLOSED_BIT) - d;
       if (used < r->cap && backoff(&midop))
         continue;
       return CV_EFULL;
@@ -452,8 +455,8 @@ int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
     if (k != 0)
       goto out;
     if (timeout_ns == 0) {
-      uint64_t e = load_enq(r) & ~CLOSED_BIT;
-      if (e > load_deq(r) && backoff(&midop))
+      uint64_t d = load_deq(r); /* first, as in put */
+      if ((load_enq(r) & ~CLOSED_BIT) > d && backoff(&midop))
         continue;
       return CV_EEMPTY;
     }
@@ -594,10 +597,32 @@ void cv__ring_free(cv__ring *r, cv_destroy_fn destroy, void *arg) {
 
 /* ---- queries ---------------------------------------------------------- */
 
+/* Items put and items taken as they were at one moment.  Read one after the
+ * other, the two counters can describe a queue that never was (deq, then enq
+ * after more puts and gets: a size above the capacity).  enq is read on both
+ * sides of deq, and while it did not move, enq - deq is the size at the
+ * moment deq was read: 0 <= put - taken <= cap.  Under a stream of puts that
+ * keeps moving enq, the last reading is clamped into that range. */
+static void positions(cv__ring *r, uint64_t *put, uint64_t *taken) {
+  uint64_t e = load_enq(r) & ~CLOSED_BIT, d;
+  for (int tries = 0;; tries++) {
+    d = load_deq(r);
+    uint64_t again = load_enq(r) & ~CLOSED_BIT; /* >= d: read after it */
+    bool stable = again == e;
+    e = again;
+    if (stable || tries == 16)
+      break;
+  }
+  if (e - d > r->cap)
+    d = e - r->cap;
+  *put = e;
+  *taken = d;
+}
+
 size_t cv__ring_size(cv__ring *r) {
-  uint64_t d = load_deq(r);
-  uint64_t e = load_enq(r) & ~CLOSED_BIT;
-  return e > d ? (size_t)(e - d) : 0;
+  uint64_t e, d;
+  positions(r, &e, &d);
+  return (size_t)(e - d);
 }
 
 bool cv__ring_is_closed(cv__ring *r) {
@@ -605,15 +630,18 @@ bool cv__ring_is_closed(cv__ring *r) {
 }
 
 void cv__ring_stats(cv__ring *r, cv_queue_stats *out) {
-  uint64_t d = load_deq(r);
-  uint64_t e = load_enq(r) & ~CLOSED_BIT;
+  /* discarded first: it counts positions an immediate shutdown already
+   * claimed, so it never exceeds a deq read after it (read after, it could,
+   * and gets would wrap around). */
   uint64_t x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
+  uint64_t e, d;
+  positions(r, &e, &d);
   out->puts = e;
   out->gets = d - x; /* discarded items were claimed, not handed out */
   out->get_waits = atomic_load_explicit(&r->get_waits, memory_order_relaxed);
   out->put_waits = atomic_load_explicit(&r->put_waits, memory_order_relaxed);
   out->discarded = x;
-  out->size = e > d ? (size_t)(e - d) : 0;
+  out->size = (size_t)(e - d);
   out->high_water = (size_t)atomic_load_explicit(&r->high_water, memory_order_relaxed);
   out->capacity = (size_t)r->cap;
   out->unfinished = (size_t)unfinished(r);
