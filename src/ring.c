@@ -28,7 +28,11 @@
  * usually a few hundred nanoseconds from making room, then sleeps on the
  * event count `not_full` (`not_empty`), see event.h.  Every publication is a
  * release store followed by cv__event_notify, which makes a system call only
- * when someone sleeps and, where membarrier(2) exists, costs no fence.
+ * when someone sleeps and, where membarrier(2) exists, costs no fence.  A
+ * publication wakes as many sleepers as it brought items (slots), and a
+ * thread that took items (slots) passes one wake-up on while more are ready
+ * (see pass_on_get): positions are taken in order, so a wake-up can reach a
+ * sleeper that cannot use it yet.
  *
  * Close and shutdown.  Closing sets bit 63 of `enq` (CLOSED), so no producer
  * can claim a position after it; the value below the bit is then the final
@@ -46,7 +50,10 @@
  * High-water mark.  Computing the size after every put would read `deq`, the
  * consumers' hot cache line.  A stale copy of `deq` gives an upper bound on
  * the size (deq only grows), so the fresh value is read only when that bound
- * exceeds the mark, which stops once the mark reaches capacity.
+ * exceeds the mark, which stops once the mark reaches capacity.  The mark
+ * is taken after the publication, so with consumers running it can trail a
+ * peak that lasted only until the next get (the mutex queue's mark is
+ * exact).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
