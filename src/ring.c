@@ -108,6 +108,7 @@ struct cv__ring {
   _Atomic uint64_t discarded; /* items removed by an immediate shutdown */
   _Atomic uint64_t get_waits;
   _Atomic uint64_t put_waits;
+  _Atomic uint32_t blocked; /* calls between their first sleep and return */
 };
 
 _Static_assert(sizeof(slot) == 16, "a slot is a sequence and a pointer");
@@ -186,6 +187,7 @@ int cv__ring_create(cv__ring **out, size_t capacity) {
   atomic_init(&r->discarded, 0);
   atomic_init(&r->get_waits, 0);
   atomic_init(&r->put_waits, 0);
+  atomic_init(&r->blocked, 0);
   *out = r;
   return CV_OK;
 
@@ -199,9 +201,30 @@ fail_e1:
   return CV_ESYS;
 }
 
+/* A call that went to sleep counts in `blocked` until it returns, not only
+ * while it sleeps: a thread woken by a put or a close still takes its item
+ * (reads the state) on its way out, and destroy must not free the ring under
+ * it.  (The mutex queue gets the same from its lock: destroy cannot look at
+ * the waiter counts before the woken thread has let go of the mutex.) */
 bool cv__ring_busy(cv__ring *r) {
-  return cv__event_inside(&r->not_empty) || cv__event_inside(&r->not_full) ||
+  return atomic_load_explicit(&r->blocked, memory_order_seq_cst) != 0 ||
+         cv__event_inside(&r->not_empty) || cv__event_inside(&r->not_full) ||
          cv__event_inside(&r->all_done);
+}
+
+/* Counts the caller in `blocked` before its first sleep. */
+static void hold(cv__ring *r, bool *held) {
+  if (!*held) {
+    *held = true;
+    atomic_fetch_add_explicit(&r->blocked, 1, memory_order_seq_cst);
+  }
+}
+
+/* The last access a blocking call makes to the ring. */
+static int release(cv__ring *r, bool held, int rc) {
+  if (held)
+    atomic_fetch_sub_explicit(&r->blocked, 1, memory_order_seq_cst);
+  return rc;
 }
 
 /* ---- claiming --------------------------------------------------------- */
@@ -367,8 +390,8 @@ static bool backoff(unsigned *round) {
 
 /* ---- put -------------------------------------------------------------- */
 
-int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
-                 int64_t timeout_ns) {
+static int put(cv__ring *r, void *const *items, size_t n, size_t *done,
+               int64_t timeout_ns, bool *held) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
   unsigned spins = 0, midop = 0;
@@ -402,6 +425,7 @@ int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
       have_deadline = true;
     }
     cv__waiter w;
+    hold(r, held);
     cv__event_prepare(&r->not_full, &w);
     k = claim_enq(r, n - *done, &start);
     if (k != 0) {
@@ -450,8 +474,8 @@ static long try_get(cv__ring *r, void **items, size_t max) {
   return 0;
 }
 
-int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
-                 int64_t timeout_ns) {
+static int get(cv__ring *r, void **items, size_t max, size_t *got,
+               int64_t timeout_ns, bool *held) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
   unsigned spins = 0, midop = 0;
@@ -474,6 +498,7 @@ int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
       have_deadline = true;
     }
     cv__waiter w;
+    hold(r, held);
     cv__event_prepare(&r->not_empty, &w);
     k = try_get(r, items, max);
     if (k != 0) {
@@ -496,6 +521,20 @@ out:
     return (int)k;
   *got = (size_t)k;
   return CV_OK;
+}
+
+int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
+                 int64_t timeout_ns) {
+  bool held = false;
+  int rc = put(r, items, n, done, timeout_ns, &held);
+  return release(r, held, rc);
+}
+
+int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
+                 int64_t timeout_ns) {
+  bool held = false;
+  int rc = get(r, items, max, got, timeout_ns, &held);
+  return release(r, held, rc);
 }
 
 /* ---- task_done / join ------------------------------------------------- */
@@ -531,15 +570,17 @@ int cv__ring_join(cv__ring *r, int64_t timeout_ns) {
   if (timeout_ns == 0)
     return CV_ETIMEDOUT;
   int64_t deadline = cv__deadline(timeout_ns);
+  bool held = false;
+  hold(r, &held);
   for (;;) {
     cv__waiter w;
     cv__event_prepare(&r->all_done, &w);
     if (unfinished(r) == 0) {
       cv__event_cancel(&r->all_done, &w);
-      return CV_OK;
+      return release(r, held, CV_OK);
     }
     if (cv__event_wait(&r->all_done, &w, deadline) == CV_ETIMEDOUT)
-      return unfinished(r) == 0 ? CV_OK : CV_ETIMEDOUT;
+      return release(r, held, unfinished(r) == 0 ? CV_OK : CV_ETIMEDOUT);
   }
 }
 

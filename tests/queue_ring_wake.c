@@ -22,6 +22,9 @@
  *             reaches P1, which cannot claim position 2 before C frees slot
  *             0), C frees slot 0 and wakes P2.  P1 must still get position
  *             3.
+ *   destroy   a getter woken by a put is stopped while it takes the item:
+ *             it no longer sleeps, but destroy must still refuse (CV_EBUSY)
+ *             rather than free the ring under it.
  *
  * The mutex queue has no such window; this test is about the ring only. */
 #include <stdatomic.h>
@@ -63,8 +66,7 @@ static void *slow_run(void *arg) {
   return NULL;
 }
 
-/* Starts a slow put (get) and waits until it has claimed its position. */
-static void slow_start(slow_op *s, cv_queue *q, bool put, void *item) {
+static void slow_spawn(slow_op *s, cv_queue *q, bool put, void *item) {
   atomic_store(&stopped, 0);
   atomic_store(&release_slow, 0);
   s->q = q;
@@ -72,11 +74,20 @@ static void slow_start(slow_op *s, cv_queue *q, bool put, void *item) {
   s->item = item;
   s->rc = 1;
   CHECK(pthread_create(&s->th, NULL, slow_run, s) == 0);
+}
+
+static void slow_wait_stopped(void) {
   int64_t give_up = test_now_ns() + CV_MSEC(STUCK_MS);
   while (!atomic_load(&stopped)) {
     CHECK(test_now_ns() < give_up);
     test_sleep_ms(1);
   }
+}
+
+/* Starts a slow put (get) and waits until it has claimed its position. */
+static void slow_start(slow_op *s, cv_queue *q, bool put, void *item) {
+  slow_spawn(s, q, put, item);
+  slow_wait_stopped();
 }
 
 static void slow_finish(slow_op *s) {
@@ -177,6 +188,21 @@ static void putters_left_behind(void) {
   CHECK_OK(cv_queue_destroy(q));
 }
 
+static void destroy_while_leaving(void) {
+  cv_queue *q = make(8);
+  slow_op g;
+  slow_spawn(&g, q, false, NULL);
+  wait_sleepers(q, 1, 0);
+  CHECK_OK(cv_queue_put(q, IP(5), CV_NOWAIT)); /* wakes g, which takes it */
+  slow_wait_stopped();
+  /* g no longer sleeps but is still inside its get: freeing now would pull
+   * the ring from under it. */
+  CHECK_RC(cv_queue_destroy(q), CV_EBUSY);
+  slow_finish(&g);
+  CHECK(g.item == IP(5));
+  CHECK_OK(cv_queue_destroy(q));
+}
+
 int main(void) {
   const char *only = getenv("CV_TEST_IMPL");
   if (only && strcmp(only, "locked") == 0)
@@ -186,5 +212,6 @@ int main(void) {
   getters_left_behind();
   close_with_item_owed();
   putters_left_behind();
+  destroy_while_leaving();
   return 0;
 }
