@@ -31,7 +31,6 @@
 
 #include "queue_util.h"
 
-
 /* Far more than a wake-up takes, even under a sanitizer or valgrind. */
 #define STUCK_MS 3000
 /* Long enough for a woken thread to find nothing and go back to sleep. */
