@@ -11,6 +11,7 @@
 #include <vips/vips.h>
 
 #include "conveyor.h"
+#include "upload.h"
 
 int pp_corpus_orientation(int i) {
   if (i % 4 == 0)
@@ -120,24 +121,6 @@ static int write_one(const char *dir, int i, int w, int h, uint64_t seed) {
   return rc ? -1 : 0;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir) {
-  char buf[4096];
-  if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-      return -1;
-    *p = '/';
-  }
-  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 typedef struct gen_job {
   const char *dir;
   int count, w, h, quiet;
@@ -173,7 +156,7 @@ static void gen_finish(void *arg, unsigned worker, void *state) {
 }
 
 int pp_corpus_write(const char *dir, int count, int w, int h, uint64_t seed, int quiet) {
-  if (make_dirs(dir) != 0) {
+  if (pp_mkdir_p(dir) != 0) {
     fprintf(stderr, "photopipe: cannot create '%s': %s\n", dir, strerror(errno));
     return -1;
   }

@@ -46,7 +46,7 @@ void pp_album_emergency_cleanup(void) {
       unlinkat(g_tmp[i].dirfd, g_tmp[i].name, 0);
 }
 
-static int mkdir_p(const char *path) {
+int pp_mkdir_p(const char *path) {
   char buf[4096];
   if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
     errno = ENAMETOOLONG;
@@ -92,7 +92,7 @@ pp_album *pp_album_open(const char *spec, const pp_net *net, char *reason,
     free(a);
     return NULL;
   }
-  if (mkdir_p(spec) != 0 ||
+  if (pp_mkdir_p(spec) != 0 ||
       (a->dirfd = open(spec, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     snprintf(reason, rsz, "album '%s': %s", spec, strerror(errno));
     free(a);

@@ -47,4 +47,8 @@ int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
  * for the last-resort exit path only. */
 void pp_album_emergency_cleanup(void);
 
+/* mkdir -p: creates `path` and its missing parents (mode 0755).  Returns 0,
+ * or -1 with errno set. */
+int pp_mkdir_p(const char *path);
+
 #endif /* PP_UPLOAD_H */
