@@ -673,9 +673,9 @@ size_t cv__ring_size(cv__ring *r) {
   return (size_t)(e - d);
 }
 
-bool cv__ring_is_closed(cv__ring *r) {
-  return atomic_load_explicit(&r->state, memory_order_seq_cst) != R_OPEN;
-}
+/* The CLOSED bit, not `state`: close sets the state first, and a put can
+ * still succeed until the bit is set, so only the bit means "puts fail". */
+bool cv__ring_is_closed(cv__ring *r) { return (load_enq(r) & CLOSED_BIT) != 0; }
 
 void cv__ring_stats(cv__ring *r, cv_queue_stats *out) {
   /* discarded first: it counts positions an immediate shutdown already
