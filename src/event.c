@@ -28,14 +28,17 @@ static void global_init(void) {
 void cv__event_global_init(void) { pthread_once(&global_once, global_init); }
 
 /* The waiter's half of the barrier pair (see event.h). */
-static void heavy_barrier(void) {
-  if (atomic_load_explicit(&cv__event_asymmetric, memory_order_relaxed) &&
+static void heavy_barrier(const cv__event *e) {
+  if (e->asymmetric &&
       syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
     return;
   atomic_thread_fence(memory_order_seq_cst);
 }
 
-int cv__event_init(cv__event *e) {
+int cv__event_init(cv__event *e, bool asymmetric) {
+  /* Asymmetric only where membarrier is registered (global_init ran). */
+  e->asymmetric =
+      asymmetric && atomic_load_explicit(&cv__event_asymmetric, memory_order_relaxed);
   atomic_init(&e->nwaiters, 0);
   atomic_init(&e->inside, 0);
   e->head = e->tail = NULL;
@@ -72,7 +75,7 @@ void cv__event_prepare(cv__event *e, cv__waiter *w) {
   w->listed = true;
   atomic_fetch_add_explicit(&e->nwaiters, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&e->mu);
-  heavy_barrier();
+  heavy_barrier(e);
 }
 
 static void leave(cv__event *e, cv__waiter *w) {

@@ -48,12 +48,20 @@ typedef struct cv__waiter {
 
 typedef struct cv__event {
   _Atomic uint32_t nwaiters; /* length of the list, for the lock-free check */
+  bool asymmetric;           /* fixed at init: membarrier pairing (below) */
   _Atomic uint32_t inside;   /* threads between prepare and the end of wait */
   pthread_mutex_t mu;        /* guards the list */
   cv__waiter *head, *tail;   /* oldest first */
 } cv__event;
 
-int cv__event_init(cv__event *e);
+/* `asymmetric` chooses the barrier pairing for this event, once and for
+ * all, so that its waiters and notifiers always agree: true puts the
+ * barrier's cost on the sleepers (membarrier, when the kernel has it), false
+ * on every notification (a full barrier).  The first suits queues whose
+ * threads rarely sleep; the second queues served by many more threads than
+ * cores, which sleep and wake all the time and would pay an inter-processor
+ * interrupt for every sleep. */
+int cv__event_init(cv__event *e, bool asymmetric);
 void cv__event_destroy(cv__event *e);
 
 /* Enqueues the caller as a waiter.  The caller must re-check its condition
@@ -69,6 +77,25 @@ int cv__event_wait(cv__event *e, cv__waiter *w, int64_t deadline);
 /* Wakes up to n sleepers (n <= 0: all).  The slow half of cv__event_notify. */
 void cv__event_wake(cv__event *e, int n);
 
+/* A full memory barrier.  On x86 a locked add to the stack is one, and
+ * costs about half of mfence (the Linux kernel's smp_mb() uses it). */
+static inline void cv__full_barrier(void) {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CV__TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CV__TSAN 1
+#endif
+/* ThreadSanitizer models C11 fences, not inline assembly. */
+#if defined(__x86_64__) && !defined(CV__TSAN)
+  __asm__ __volatile__("lock; addl $0,-8(%%rsp)" ::: "memory", "cc");
+#else
+  atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 /* Non-zero once membarrier(2) is registered: notifiers need only a
  * compiler barrier.  Set once, by cv__event_global_init. */
 extern _Atomic int cv__event_asymmetric;
@@ -80,10 +107,10 @@ void cv__event_global_init(void);
  * if someone sleeps (or is about to).  Call after the store or
  * read-modify-write that made the waited-for state true. */
 static inline bool cv__event_waiting(cv__event *e) {
-  if (atomic_load_explicit(&cv__event_asymmetric, memory_order_relaxed))
+  if (e->asymmetric)
     atomic_signal_fence(memory_order_seq_cst);
   else
-    atomic_thread_fence(memory_order_seq_cst);
+    cv__full_barrier();
   return atomic_load_explicit(&e->nwaiters, memory_order_relaxed) != 0;
 }
 

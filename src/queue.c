@@ -60,6 +60,7 @@
 #endif
 
 int cv__queue_force_locked = 0;
+int cv__queue_force_symmetric = 0;
 
 enum qstate { Q_OPEN, Q_CLOSED, Q_SHUTDOWN, Q_IMMEDIATE };
 
@@ -205,6 +206,12 @@ static void *store_pop(cv_queue *q) {
 /* ---- lifecycle -------------------------------------------------------- */
 
 int cv_queue_create(cv_queue **out, const cv_queue_options *opts) {
+  return cv__queue_create_ex(out, opts,
+                             cv__queue_force_symmetric ? 0 : CV__QUEUE_ASYMMETRIC);
+}
+
+int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
+                        unsigned flags) {
   if (!out)
     return CV_EINVAL;
   *out = NULL;
@@ -229,7 +236,8 @@ int cv_queue_create(cv_queue **out, const cv_queue_options *opts) {
 
   if (CV_HAVE_RING && o.order == CV_FIFO && o.capacity > 0 &&
       !cv__queue_force_locked) {
-    int rc = cv__ring_create(&q->fast, o.capacity);
+    int rc = cv__ring_create(&q->fast, o.capacity,
+                             (flags & CV__QUEUE_ASYMMETRIC) != 0);
     if (rc != CV_OK) {
       free(q);
       return rc;

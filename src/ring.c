@@ -28,7 +28,9 @@
  * usually a few hundred nanoseconds from making room, then sleeps on the
  * event count `not_full` (`not_empty`), see event.h.  Every publication is a
  * release store followed by cv__event_notify, which makes a system call only
- * when someone sleeps and, where membarrier(2) exists, costs no fence.  A
+ * when someone sleeps and, on an asymmetric ring where membarrier(2)
+ * exists, costs no fence; a symmetric ring (pipelines) pays a full barrier
+ * per notification instead of an inter-processor interrupt per sleep.  A
  * publication wakes as many sleepers as it brought items (slots), and a
  * thread that took items (slots) passes one wake-up on while more are ready
  * (see pass_on_get): positions are taken in order, so a wake-up can reach a
@@ -151,7 +153,7 @@ static int closed_code(cv__ring *r) {
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-int cv__ring_create(cv__ring **out, size_t capacity) {
+int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   cv__event_global_init();
   if (capacity == 0 || capacity > ((uint64_t)1 << 40) ||
       capacity > SIZE_MAX / sizeof(slot))
@@ -176,11 +178,11 @@ int cv__ring_create(cv__ring **out, size_t capacity) {
   atomic_init(&r->deq_seen, 0);
   atomic_init(&r->high_water, 0);
   atomic_init(&r->deq, 0);
-  if (cv__event_init(&r->not_empty) != CV_OK)
+  if (cv__event_init(&r->not_empty, asymmetric) != CV_OK)
     goto fail_e1;
-  if (cv__event_init(&r->not_full) != CV_OK)
+  if (cv__event_init(&r->not_full, asymmetric) != CV_OK)
     goto fail_e2;
-  if (cv__event_init(&r->all_done) != CV_OK)
+  if (cv__event_init(&r->all_done, asymmetric) != CV_OK)
     goto fail_e3;
   atomic_init(&r->state, R_OPEN);
   atomic_init(&r->done, 0);

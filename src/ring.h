@@ -13,7 +13,8 @@
 
 typedef struct cv__ring cv__ring;
 
-int cv__ring_create(cv__ring **out, size_t capacity);
+/* `asymmetric`: see cv__event_init. */
+int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric);
 /* Destroys the items still queued and frees the ring.  No thread may use it. */
 void cv__ring_free(cv__ring *r, cv_destroy_fn destroy, void *arg);
 /* True while a thread sleeps in a call on r. */
@@ -35,9 +36,21 @@ size_t cv__ring_size(cv__ring *r);
 bool cv__ring_is_closed(cv__ring *r);
 void cv__ring_stats(cv__ring *r, cv_queue_stats *out);
 
+/* cv_queue_create with flags.  CV__QUEUE_ASYMMETRIC (what cv_queue_create
+ * uses) makes a ring's sleepers pay for the barrier that pairs with every
+ * put and get (membarrier); without it each put and get pays a full barrier
+ * and sleeping stays cheap: the better trade for queues served by many more
+ * threads than cores, such as a pipeline's. */
+#define CV__QUEUE_ASYMMETRIC 1u
+int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
+                        unsigned flags);
+
 /* Tests set this to 1 before creating queues to exercise the mutex
  * implementation on bounded FIFO queues too. */
 extern int cv__queue_force_locked;
+/* Tests set this to 1 to make cv_queue_create build rings with the
+ * symmetric barrier pairing that pipelines use. */
+extern int cv__queue_force_symmetric;
 
 #ifdef CV_RING_TEST_HOOKS
 /* Test builds only (tests/queue_ring_wake.c): called between a claim and the

@@ -6,6 +6,7 @@
 
 #include "transport.h"
 #include "internal.h"
+#include "ring.h"
 
 typedef struct queue_transport {
   cv__transport base; /* first: the vtable */
@@ -82,7 +83,10 @@ int cv__transport_queue_create(cv__transport **out, size_t capacity,
                         .capacity = capacity,
                         .destroy = drop,
                         .destroy_arg = drop_arg};
-  int rc = cv_queue_create(&t->q, &o);
+  /* A pipeline runs many more workers than cores, and they sleep and wake
+   * all the time: the symmetric barrier keeps each sleep free of
+   * inter-processor interrupts (see cv__queue_create_ex). */
+  int rc = cv__queue_create_ex(&t->q, &o, 0);
   if (rc != CV_OK) {
     free(t);
     return rc;

@@ -10,17 +10,21 @@
 #include "test.h"
 
 /* A bounded FIFO queue has two implementations: the lock-free ring (Linux)
- * and the mutex one that serves every other queue.  Runs `body` once with
- * each, or only with the one CV_TEST_IMPL names ("ring" or "locked"). */
+ * and the mutex one that serves every other queue; the ring comes with two
+ * barrier pairings (asymmetric, what cv_queue_create gives, and symmetric,
+ * what pipelines use).  Runs `body` once with each, or only with the one
+ * CV_TEST_IMPL names ("ring", "ring-symmetric" or "locked"). */
 static inline void for_each_impl(void (*body)(void)) {
   const char *only = getenv("CV_TEST_IMPL");
-  static const char *const names[] = {"ring", "locked"};
-  for (int locked = 0; locked <= 1; locked++) {
-    if (only && *only && strcmp(only, names[locked]) != 0)
+  static const char *const names[] = {"ring", "ring-symmetric", "locked"};
+  for (int i = 0; i < 3; i++) {
+    if (only && *only && strcmp(only, names[i]) != 0)
       continue;
-    cv__queue_force_locked = locked;
+    cv__queue_force_symmetric = i == 1;
+    cv__queue_force_locked = i == 2;
     body();
   }
+  cv__queue_force_symmetric = 0;
   cv__queue_force_locked = 0;
 }
 
