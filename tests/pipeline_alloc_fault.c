@@ -5,52 +5,11 @@
  * allocates nothing: once warmed up, moving items through the pipeline
  * (including an ordered stage) makes no allocation at all.
  *
- * Linked with -Wl,--wrap= for malloc, calloc, realloc and aligned_alloc, so
- * the library's allocations go through the counting wrappers below. */
+ * Allocations are counted, and the Nth made to fail, by the wrappers of
+ * tests/alloc_fault.h. */
 #include "pipeline_util.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n);
-
-static atomic_bool armed;
-static atomic_long fail_at, allocs, failures;
-
-static bool fail_this_one(void) {
-  if (!atomic_load(&armed))
-    return false;
-  long n = atomic_fetch_add(&allocs, 1) + 1;
-  if (n == atomic_load(&fail_at)) {
-    atomic_fetch_add(&failures, 1);
-    return true;
-  }
-  return false;
-}
-
-void *__wrap_malloc(size_t n) { return fail_this_one() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) {
-  return fail_this_one() ? NULL : __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t n) {
-  return fail_this_one() ? NULL : __real_realloc(p, n);
-}
-void *__wrap_aligned_alloc(size_t align, size_t n) {
-  return fail_this_one() ? NULL : __real_aligned_alloc(align, n);
-}
-
-static void arm(long n) {
-  atomic_store(&fail_at, n);
-  atomic_store(&allocs, 0);
-  atomic_store(&failures, 0);
-  atomic_store(&armed, true);
-}
-
-static void disarm(void) { atomic_store(&armed, false); }
+#include "alloc_fault.h"
 
 static int pass(cv_stage_ctx *ctx, void *item) { return cv_emit(ctx, item); }
 
@@ -93,7 +52,7 @@ int main(void) {
     if (rc == CV_OK)
       rc = cv_pipeline_start(p);
     disarm();
-    if (atomic_load(&failures) == 0) {
+    if (fault_failures() == 0) {
       CHECK_OK(rc); /* got past every allocation */
       move(p, 0, 100);
       CHECK_OK(cv_pipeline_close_input(p));
@@ -128,8 +87,8 @@ int main(void) {
   arm(0);
   move(p, 200, n);
   disarm();
-  printf("%ld items moved with %ld allocations\n", n, atomic_load(&allocs));
-  CHECK_EQ(atomic_load(&allocs), 0);
+  printf("%ld items moved with %ld allocations\n", n, fault_allocs());
+  CHECK_EQ(fault_allocs(), 0);
   CHECK_OK(cv_pipeline_close_input(p));
   CHECK_OK(cv_pipeline_wait(p, CV_FOREVER));
   CHECK_OK(cv_pipeline_destroy(p));

@@ -2,56 +2,11 @@
  * failure is a clean CV_ENOMEM that leaks nothing and loses no item; bounded
  * queues never allocate after creation, unbounded ones rarely.
  *
- * The test is linked with -Wl,--wrap= for malloc, calloc, realloc and
- * aligned_alloc, so the library's allocations go through the wrappers below,
- * which count them and can make the Nth one fail (SQLite's malloc fault tests
- * do the same).
- * It is single-threaded, so the counters need no locking. */
+ * Allocations are counted, and the Nth made to fail, by the wrappers of
+ * tests/alloc_fault.h. */
 #include "queue_util.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n);
-
-static bool armed;      /* count (and maybe fail) allocations */
-static long fail_at;    /* fail the allocation with this number; 0 = none */
-static long allocs;     /* allocations seen since arming */
-static long failures;   /* allocations failed since arming */
-
-static bool fail_this_one(void) {
-  if (!armed)
-    return false;
-  allocs++;
-  if (allocs == fail_at) {
-    failures++;
-    return true;
-  }
-  return false;
-}
-
-void *__wrap_malloc(size_t n) { return fail_this_one() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) {
-  return fail_this_one() ? NULL : __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t n) {
-  return fail_this_one() ? NULL : __real_realloc(p, n);
-}
-void *__wrap_aligned_alloc(size_t align, size_t n) {
-  return fail_this_one() ? NULL : __real_aligned_alloc(align, n);
-}
-
-static void arm(long n) {
-  armed = true;
-  fail_at = n;
-  allocs = failures = 0;
-}
-
-static void disarm(void) { armed = false; }
+#include "alloc_fault.h"
 
 /* Creation fails cleanly at each of its allocations in turn. */
 static void create_fails_cleanly(const cv_queue_options *o) {
@@ -61,7 +16,7 @@ static void create_fails_cleanly(const cv_queue_options *o) {
     arm(n);
     int rc = cv_queue_create(&q, o);
     disarm();
-    if (failures == 0) {
+    if (fault_failures() == 0) {
       CHECK_OK(rc); /* got past every allocation */
       CHECK_OK(cv_queue_destroy(q));
       break;
@@ -93,7 +48,7 @@ static void growth_fails_cleanly(cv_queue_order order) {
     arm(1); /* fail the next allocation, if the put makes one */
     int rc = cv_queue_put(q, IP(next), CV_NOWAIT);
     disarm();
-    if (failures) {
+    if (fault_failures()) {
       CHECK_RC(rc, CV_ENOMEM);
       growths_failed++;
       cv_queue_stats st = qstats(q);
@@ -164,7 +119,7 @@ static void hot_path_does_not_allocate(cv_queue_order order) {
   }
   CHECK_OK(cv_queue_close(q));
   disarm();
-  CHECK_EQ(allocs, 0);
+  CHECK_EQ(fault_allocs(), 0);
   CHECK_OK(cv_queue_destroy(q));
 
   o.capacity = 0;
@@ -173,8 +128,8 @@ static void hot_path_does_not_allocate(cv_queue_order order) {
   for (intptr_t i = 0; i < N; i++)
     CHECK_OK(cv_queue_put(q, IP(i), CV_NOWAIT));
   disarm();
-  CHECK(allocs >= 1 && allocs <= 10); /* 64 doubling to 32768 */
-  long growing = allocs;
+  CHECK(fault_allocs() >= 1 && fault_allocs() <= 10); /* 64 doubling to 32768 */
+  long growing = fault_allocs();
   arm(0);
   for (int round = 0; round < 3; round++) {
     for (intptr_t i = 0; i < N; i++)
@@ -183,7 +138,7 @@ static void hot_path_does_not_allocate(cv_queue_order order) {
       CHECK_OK(cv_queue_put(q, IP(i), CV_NOWAIT));
   }
   disarm();
-  CHECK_EQ(allocs, 0); /* the grown buffer is reused */
+  CHECK_EQ(fault_allocs(), 0); /* the grown buffer is reused */
   CHECK(growing > 0);
   CHECK_OK(cv_queue_destroy(q));
 }
