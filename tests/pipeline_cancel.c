@@ -49,31 +49,6 @@ static int long_work(cv_stage_ctx *ctx, void *item) {
   return cv_emit(ctx, item);
 }
 
-typedef struct feed_arg {
-  cv_pipeline *p;
-  long n;
-  atomic_long fed;
-  bool close;
-} feed_arg;
-
-static void *feed(void *arg) {
-  feed_arg *f = arg;
-  for (long i = 0; i < f->n; i++) {
-    pl_item *it = pl_item_new(i);
-    int rc = cv_pipeline_put(f->p, it, CV_FOREVER);
-    if (rc != CV_OK) {
-      CHECK_RC(rc, CV_ECANCELED);
-      pl_end(&ledger, i, PL_RETURNED);
-      pl_item_free(it);
-      return NULL;
-    }
-    atomic_fetch_add(&f->fed, 1);
-  }
-  if (f->close)
-    cv_pipeline_close_input(f->p);
-  return NULL;
-}
-
 enum when { MID_STREAM, BLOCKED, DRAIN, IN_STAGE, LONG_WORK, SIGNAL, N_WHEN };
 static const char *when_name[] = {"mid-stream", "blocked on full queues",
                                   "during drain", "from a stage function",
@@ -116,10 +91,9 @@ static void round_once(enum when when, bool ordered, long n) {
   CHECK_OK(cv_pipeline_add_stage(p, &(cv_stage_options){
       .name = "c", .fn = work, .workers = 2, .capacity = 8}));
   CHECK_OK(cv_pipeline_start(p));
-  feed_arg f = {.p = p, .n = n, .close = true};
-  atomic_init(&f.fed, 0);
+  pl_feeder f = {.p = p, .n = n, .ledger = &ledger};
   pthread_t th;
-  CHECK(pthread_create(&th, NULL, feed, &f) == 0);
+  CHECK(pthread_create(&th, NULL, pl_feed, &f) == 0);
 
   long stop_after = when == MID_STREAM ? 1 + (long)rnd((unsigned)n / 2) : -1;
   long got = 0;

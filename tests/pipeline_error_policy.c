@@ -42,29 +42,6 @@ static void on_error(const cv_item_error *e, void *arg) {
   }
 }
 
-typedef struct feed_arg {
-  cv_pipeline *p;
-  long n, fed;
-} feed_arg;
-
-/* Puts items until done or refused; a refused item is still ours. */
-static void *feed(void *arg) {
-  feed_arg *f = arg;
-  for (long i = 0; i < f->n; i++) {
-    pl_item *it = pl_item_new(i);
-    int rc = cv_pipeline_put(f->p, it, CV_FOREVER);
-    if (rc != CV_OK) {
-      CHECK_RC(rc, CV_ECANCELED);
-      pl_end(&ledger, i, PL_RETURNED);
-      pl_item_free(it);
-      break;
-    }
-    f->fed++;
-  }
-  cv_pipeline_close_input(f->p);
-  return NULL;
-}
-
 /* Reads the output to the end; returns the final code. */
 static int drain(cv_pipeline *p) {
   void *item;
@@ -99,8 +76,8 @@ static void test_skip(long n) {
   cv_pipeline *p = make(CV_ON_ERROR_SKIP);
   CHECK_OK(cv_pipeline_start(p));
   pthread_t th;
-  feed_arg f = {p, n, 0};
-  CHECK(pthread_create(&th, NULL, feed, &f) == 0);
+  pl_feeder f = {.p = p, .n = n, .ledger = &ledger};
+  CHECK(pthread_create(&th, NULL, pl_feed, &f) == 0);
   CHECK_RC(drain(p), CV_ECLOSED);
   CHECK(pthread_join(th, NULL) == 0);
   CHECK_OK(cv_pipeline_wait(p, CV_FOREVER));
@@ -108,7 +85,7 @@ static void test_skip(long n) {
   long bad = 0;
   for (long i = 0; i < n; i++)
     bad += i % 10 == 3 || i % 10 == 5;
-  CHECK_EQ(f.fed, n);
+  CHECK_EQ(atomic_load(&f.fed), n);
   pl_ledger_check(&ledger, n);
   CHECK_EQ(atomic_load(&ledger.ended[PL_DESTROYED]), bad);
   CHECK_EQ(atomic_load(&ledger.ended[PL_DELIVERED]), n - bad);
@@ -164,8 +141,8 @@ static void test_fail_fast(long n, long bad, bool read_output) {
       .name = "check", .fn = fail_one, .workers = 3, .capacity = 8}));
   CHECK_OK(cv_pipeline_start(p));
   pthread_t th;
-  feed_arg f = {p, n, 0};
-  CHECK(pthread_create(&th, NULL, feed, &f) == 0);
+  pl_feeder f = {.p = p, .n = n, .ledger = &ledger};
+  CHECK(pthread_create(&th, NULL, pl_feed, &f) == 0);
   if (read_output)
     CHECK_RC(drain(p), CV_ECANCELED);
   CHECK_RC(cv_pipeline_wait(p, CV_SEC(30)), CV_EFAILED);
@@ -183,10 +160,10 @@ static void test_fail_fast(long n, long bad, bool read_output) {
   CHECK(strcmp(s.error_message, want) == 0);
   CHECK_EQ(s.failed, 1);
   CHECK(s.fed > (uint64_t)bad);
-  CHECK_EQ(s.fed, f.fed);
+  CHECK_EQ(s.fed, atomic_load(&f.fed));
   CHECK_EQ(s.pending, 0);
   CHECK(cv_pipeline_summary_balanced(&s));
-  pl_ledger_check(&ledger, f.fed);
+  pl_ledger_check(&ledger, atomic_load(&f.fed));
   CHECK_EQ(atomic_load(&ledger.fate[bad]), PL_DESTROYED);
   CHECK_EQ(atomic_load(&ledger.ended[PL_DESTROYED]), s.failed + s.cancelled);
   CHECK_EQ(atomic_load(&ledger.ended[PL_DELIVERED]), s.delivered);

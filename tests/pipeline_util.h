@@ -127,6 +127,35 @@ static inline void pl_destroy_item(void *item, void *arg) {
   pl_item_free(it);
 }
 
+/* A feeder thread (pthread_create(&t, NULL, pl_feed, &feeder)): puts
+ * pl_items 0..n-1, then closes the pipeline's input.  A refused put must be
+ * CV_ECANCELED; that item is still the feeder's, so it is recorded as
+ * PL_RETURNED in the ledger and freed, and feeding stops.  `fed` counts the
+ * puts that succeeded. */
+typedef struct pl_feeder {
+  cv_pipeline *p;
+  long n;
+  pl_ledger *ledger;
+  atomic_long fed;
+} pl_feeder;
+
+static inline void *pl_feed(void *arg) {
+  pl_feeder *f = arg;
+  for (long i = 0; i < f->n; i++) {
+    pl_item *it = pl_item_new(i);
+    int rc = cv_pipeline_put(f->p, it, CV_FOREVER);
+    if (rc != CV_OK) {
+      CHECK_RC(rc, CV_ECANCELED);
+      pl_end(f->ledger, i, PL_RETURNED);
+      pl_item_free(it);
+      break;
+    }
+    atomic_fetch_add(&f->fed, 1);
+  }
+  cv_pipeline_close_input(f->p);
+  return NULL;
+}
+
 #define IP(n) ((void *)(intptr_t)(n))
 #define PI(p) ((intptr_t)(p))
 
