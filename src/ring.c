@@ -392,6 +392,16 @@ static bool backoff(unsigned *round) {
 
 /* ---- put -------------------------------------------------------------- */
 
+/* One attempt: > 0 items put (claimed and published), 0 full, < 0 a final
+ * code. */
+static long try_put(cv__ring *r, void *const *items, size_t n) {
+  uint64_t start;
+  long k = claim_enq(r, n, &start);
+  if (k > 0)
+    publish(r, start, items, (size_t)k);
+  return k;
+}
+
 static int put(cv__ring *r, void *const *items, size_t n, size_t *done,
                int64_t timeout_ns, bool *held) {
   int64_t deadline = 0;
@@ -399,62 +409,51 @@ static int put(cv__ring *r, void *const *items, size_t n, size_t *done,
   unsigned spins = 0, midop = 0;
   *done = 0;
   for (;;) {
-    uint64_t start;
-    long k = claim_enq(r, n - *done, &start);
+    long k = try_put(r, items + *done, n - *done);
     if (k < 0)
       return (int)k;
-    if (k > 0) {
-      publish(r, start, items + *done, (size_t)k);
-      *done += (size_t)k;
-      if (*done == n)
-        return CV_OK;
-      continue;
-    }
-    /* Full. */
-    if (timeout_ns == 0) {
-      /* deq first: enq read after it is never below it, so `used` cannot
-       * wrap around to "full" while a consumer is still freeing the slot. */
-      uint64_t d = load_deq(r);
-      uint64_t used = (load_enq(r) & ~CLOSED_BIT) - d;
-      if (used < r->cap && backoff(&midop))
+    if (k == 0) { /* full */
+      if (timeout_ns == 0) {
+        /* deq first: enq read after it is never below it, so `used` cannot
+         * wrap around to "full" while a consumer is still freeing a slot. */
+        uint64_t d = load_deq(r);
+        uint64_t used = (load_enq(r) & ~CLOSED_BIT) - d;
+        if (used < r->cap && backoff(&midop))
+          continue;
+        return CV_EFULL;
+      }
+      if (backoff(&spins))
         continue;
-      return CV_EFULL;
-    }
-    if (backoff(&spins))
-      continue;
-    if (!have_deadline) {
-      deadline = cv__deadline(timeout_ns);
-      have_deadline = true;
-    }
-    cv__waiter w;
-    hold(r, held);
-    cv__event_prepare(&r->not_full, &w);
-    k = claim_enq(r, n - *done, &start);
-    if (k != 0) {
-      cv__event_cancel(&r->not_full, &w);
-      if (k < 0)
-        return (int)k;
-      publish(r, start, items + *done, (size_t)k);
-      *done += (size_t)k;
-      if (*done == n)
-        return CV_OK;
-      continue;
-    }
-    if (!waited) {
-      waited = true;
-      atomic_fetch_add_explicit(&r->put_waits, 1, memory_order_relaxed);
-    }
-    if (cv__event_wait(&r->not_full, &w, deadline) == CV_ETIMEDOUT) {
-      k = claim_enq(r, n - *done, &start);
+      if (!have_deadline) {
+        deadline = cv__deadline(timeout_ns);
+        have_deadline = true;
+      }
+      cv__waiter w;
+      hold(r, held);
+      cv__event_prepare(&r->not_full, &w);
+      k = try_put(r, items + *done, n - *done);
+      if (k != 0) {
+        cv__event_cancel(&r->not_full, &w);
+        if (k < 0)
+          return (int)k;
+        goto progress;
+      }
+      if (!waited) {
+        waited = true;
+        atomic_fetch_add_explicit(&r->put_waits, 1, memory_order_relaxed);
+      }
+      if (cv__event_wait(&r->not_full, &w, deadline) != CV_ETIMEDOUT)
+        continue;
+      k = try_put(r, items + *done, n - *done); /* a last try */
       if (k < 0)
         return (int)k;
       if (k == 0)
         return CV_ETIMEDOUT;
-      publish(r, start, items + *done, (size_t)k);
-      *done += (size_t)k;
-      if (*done == n)
-        return CV_OK;
     }
+  progress:
+    *done += (size_t)k;
+    if (*done == n)
+      return CV_OK;
   }
 }
 
