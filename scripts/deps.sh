@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh GROUP... - make sure the Debian packages a build needs are present.
 #   core   compilers, cmake, valgrind: the library and its tests
-#   app    libcurl, libvips, nginx (+ python3, curl for the test servers):
+#   app    libcurl, libvips, SQLite, nginx (+ python3, curl for the test servers):
 #          the photopipe tool and its tests
 #   bench  the peers the benchmarks compare against
 # Installs what is missing with apt-get when run as root; otherwise names the
@@ -9,7 +9,7 @@
 set -euo pipefail
 
 pkgs_core="build-essential gcc clang libclang-rt-14-dev cmake pkg-config valgrind"
-pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools nginx python3 curl"
+pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools libsqlite3-dev libglib2.0-dev nginx python3 curl"
 pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev golang-go librust-crossbeam-channel-dev python3 parallel curl python3-pil valgrind"
 
 want=()

@@ -7,6 +7,7 @@
 
 #include "corpus.h"
 #include "fetch.h"
+#include "manifest.h"
 #include "options.h"
 #include "resize.h"
 #include "run.h"
@@ -19,6 +20,8 @@ int main(int argc, char **argv) {
     return 0;
   if (rc != 0)
     return 2;
+  if (o.command == PP_CMD_LS)
+    return pp_manifest_ls(o.album, stdout);
 
   /* Downloads are multi-megabyte buffers allocated and freed by different
    * threads.  glibc's dynamic mmap threshold would soon serve them from
@@ -52,6 +55,8 @@ int main(int argc, char **argv) {
     break;
   case PP_CMD_RUN:
     rc = pp_run(&o);
+    break;
+  case PP_CMD_LS: /* handled above, before libvips and libcurl */
     break;
   }
   pp_net_global_cleanup();

@@ -51,6 +51,10 @@ void pp_options_defaults(pp_options *o, int cpus) {
   o->capacity[1] = o->workers[1];
   o->capacity[2] = 2 * o->workers[2];
   o->progress = -1;
+  o->recursive = 1;
+  /* Long enough for a copy over USB or SMB to stall for a moment without
+   * the file being taken half-written; short enough not to feel slow. */
+  o->settle_ms = 2000;
   o->count = 24;
   o->corpus_w = 1600;
   o->corpus_h = 1200;
@@ -147,6 +151,23 @@ static int parse_seconds(const char *s, long *ms) {
   return 0;
 }
 
+int pp_parse_duration(const char *s, long *ms) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || !(v >= 0))
+    return -1;
+  double scale = 1000;
+  if (strcmp(end, "ms") == 0)
+    scale = 1;
+  else if (*end && strcmp(end, "s") != 0)
+    return -1;
+  if (v * scale > 86400000.0)
+    return -1;
+  *ms = (long)(v * scale + 0.5);
+  return 0;
+}
+
 void pp_usage(FILE *f) {
   fputs(
       "usage: photopipe [options] SOURCE... --to ALBUM\n"
@@ -154,16 +175,26 @@ void pp_usage(FILE *f) {
       "       photopipe [options] --watch DIR --to ALBUM\n"
       "       photopipe demo [--count N] [--photo-size WxH] [--keep] [options]\n"
       "       photopipe corpus DIR [--count N] [--photo-size WxH] [--seed N]\n"
+      "       photopipe ls ALBUM      (what the album holds: name, source, time)\n"
       "\n"
       "Downloads photos, resizes them to fit a box and stores them in an album,\n"
       "with a pool of workers per stage connected by bounded queues.\n"
       "\n"
-      "Sources: a directory (its image files), a local file, or an http://,\n"
-      "https:// or file:// URL; --urls reads one per line; with --prefix URL the\n"
-      "sources are names appended to URL.\n"
+      "Sources: a directory (its image files, subfolders included), a local file,\n"
+      "or an http://, https:// or file:// URL; --urls reads one per line; with\n"
+      "--prefix URL the sources are names appended to URL.  From folders, files\n"
+      "named .jpg .jpeg .png .webp .tif .tiff .gif .heic .heif .avif (any case)\n"
+      "are taken; hidden files and folders are not.\n"
       "Album (--to): a local directory (atomic writes) or an http(s):// base URL\n"
       "accepting PUT (WebDAV).\n"
       "\n"
+      "The album may not be, or be inside, a source folder (originals are never\n"
+      "written over).  It keeps a manifest of what it holds (see 'ls').\n"
+      "\n"
+      "Sources:\n"
+      "      --no-recursive      take only the files directly in a source folder\n"
+      "      --settle DUR        --watch takes a file once it has been closed and\n"
+      "                          unchanged for DUR (default 2s; e.g. 500ms, 0)\n"
       "Resize:\n"
       "  -s, --size WxH          box to fit inside (default 1600x1600)\n"
       "  -q, --quality N         JPEG/WebP quality 1-100 (default 85)\n"
@@ -182,7 +213,9 @@ void pp_usage(FILE *f) {
       "                          (default 200, capped at 5000)\n"
       "      --max-bytes N       refuse larger downloads (default 256M)\n"
       "  -k, --insecure          do not verify TLS certificates\n"
-      "      --skip-existing     skip photos already in the album (stat / HEAD)\n"
+      "      --skip-existing     skip photos the album's manifest holds from the same\n"
+      "                          source, content and settings (a changed photo is\n"
+      "                          redone)\n"
       "Pipeline:\n"
       "  -w, --workers D,R,U     workers for download, resize, upload\n"
       "                          (default 2xcores max 16, cores, 2xcores max 16)\n"
@@ -195,8 +228,9 @@ void pp_usage(FILE *f) {
       "  -h, --help, --version\n"
       "\n"
       "Exit status: 0 every photo made it, 1 some failed (each is listed with its\n"
-      "reason) or the run was interrupted, 2 usage error.  Ctrl-C once: stop\n"
-      "taking new photos, finish those in flight; twice: cancel at once.\n",
+      "reason), none was found, or the run was interrupted (a --watch ends only\n"
+      "that way), 2 usage error.  Ctrl-C (or SIGTERM, SIGHUP) once: stop taking\n"
+      "new photos, finish those in flight; twice: cancel at once.\n",
       f);
 }
 
@@ -206,7 +240,8 @@ enum {
   OPT_BACKOFF, OPT_MAX_BYTES, OPT_SKIP_EXISTING, OPT_JSON, OPT_QUIET,
   OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION, OPT_URLS, OPT_PREFIX,
   OPT_WATCH, OPT_COUNT, OPT_PHOTO_SIZE, OPT_SEED, OPT_KEEP,
-  OPT_DW, OPT_RW, OPT_UW, OPT_DC, OPT_RC, OPT_UC
+  OPT_DW, OPT_RW, OPT_UW, OPT_DC, OPT_RC, OPT_UC,
+  OPT_RECURSIVE, OPT_NO_RECURSIVE, OPT_SETTLE
 };
 
 static const struct option long_opts[] = {
@@ -241,6 +276,9 @@ static const struct option long_opts[] = {
     {"urls", required_argument, 0, OPT_URLS},
     {"prefix", required_argument, 0, OPT_PREFIX},
     {"watch", required_argument, 0, OPT_WATCH},
+    {"recursive", no_argument, 0, OPT_RECURSIVE},
+    {"no-recursive", no_argument, 0, OPT_NO_RECURSIVE},
+    {"settle", required_argument, 0, OPT_SETTLE},
     {"count", required_argument, 0, OPT_COUNT},
     {"photo-size", required_argument, 0, OPT_PHOTO_SIZE},
     {"seed", required_argument, 0, OPT_SEED},
@@ -263,6 +301,9 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
     first = 2;
   } else if (argc > 1 && strcmp(argv[1], "corpus") == 0) {
     o->command = PP_CMD_CORPUS;
+    first = 2;
+  } else if (argc > 1 && strcmp(argv[1], "ls") == 0) {
+    o->command = PP_CMD_LS;
     first = 2;
   }
   int wset[3] = {0, 0, 0}, cset[3] = {0, 0, 0};
@@ -360,6 +401,12 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
     case OPT_URLS: o->urls_file = optarg; break;
     case OPT_PREFIX: o->prefix = optarg; break;
     case OPT_WATCH: o->watch_dir = optarg; break;
+    case OPT_RECURSIVE: o->recursive = 1; break;
+    case OPT_NO_RECURSIVE: o->recursive = 0; break;
+    case OPT_SETTLE:
+      if (pp_parse_duration(optarg, &o->settle_ms))
+        return usage_error("bad --settle '%s' (e.g. 2s, 500ms, 0)", optarg);
+      break;
     case OPT_COUNT:
       if (parse_int(optarg, 1, 100000, &o->count))
         return usage_error("bad --count '%s'", optarg);
@@ -402,6 +449,13 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
   case PP_CMD_DEMO:
     if (o->nsources)
       return usage_error("demo takes no sources ('%s')", o->sources[0]);
+    return 0;
+  case PP_CMD_LS:
+    if (o->nsources == 1 && !o->album)
+      o->album = o->sources[0];
+    else if (o->nsources > 0 || !o->album)
+      return usage_error("%s", "ls needs exactly one ALBUM");
+    o->nsources = 0;
     return 0;
   case PP_CMD_RUN:
     break;

@@ -12,7 +12,8 @@
 typedef enum pp_command {
   PP_CMD_RUN = 0, /* photopipe [options] SOURCE... --to ALBUM */
   PP_CMD_DEMO,    /* photopipe demo: sample photos -> resize -> local album */
-  PP_CMD_CORPUS   /* photopipe corpus DIR: write sample photos to DIR */
+  PP_CMD_CORPUS,  /* photopipe corpus DIR: write sample photos to DIR */
+  PP_CMD_LS       /* photopipe ls ALBUM: what the album's manifest holds */
 } pp_command;
 
 typedef enum pp_format {
@@ -31,6 +32,10 @@ typedef struct pp_options {
                               name) per line; "-" is stdin */
   const char *prefix;      /* --prefix URL: sources are names under it */
   const char *watch_dir;   /* --watch DIR: keep feeding new files */
+  int recursive;           /* folders: also their subfolders (default; off
+                              with --no-recursive) */
+  long settle_ms;          /* --settle: a watched file is taken once it has
+                              been closed and unchanged this long */
 
   /* ---- destination ---- */
   const char *album; /* --to DIR | http(s)://... */
@@ -89,6 +94,10 @@ int pp_parse_size(const char *s, int *w, int *h);
 /* Parses "3,4,5" or "3/4/5" into three positive ints; a single "n" sets all
  * three.  Returns 0 or -1. */
 int pp_parse_triple(const char *s, int out[3], int min, int max);
+
+/* Parses a duration: "2" or "2s" (seconds, fractions allowed), "500ms";
+ * 0 is allowed.  Returns 0 or -1. */
+int pp_parse_duration(const char *s, long *ms);
 
 /* Parses a count with an optional k/M/G suffix (powers of 1000 when
  * `si`, of 1024 otherwise).  Returns 0 or -1. */

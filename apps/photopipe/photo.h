@@ -53,6 +53,17 @@ typedef struct pp_photo {
   pp_status status;
   pp_stage stage; /* where it failed, or the last stage it completed */
   char reason[PP_REASON_MAX]; /* one line, for PP_FAILED / PP_CANCELED */
+
+  /* ---- the album's manifest (manifest.h) ---- */
+  char *key;       /* the source as the manifest knows it (owned) */
+  int had_row;     /* the manifest knew the source before this run */
+  int fresh;       /* the name is not one this source stored before: a file
+                      found under it is someone else's, never replaced */
+  int prev_stored; /* stored before from this source with these settings */
+  int64_t prev_size, prev_mtime_ns; /* the source then (-1: unknown) */
+  char prev_sha256[65];
+  int64_t src_size, src_mtime_ns; /* the source as read now (-1: unknown) */
+  char src_sha256[65];
 } pp_photo;
 
 /* Marks the photo failed in `stage` with a printf-style one-line reason and

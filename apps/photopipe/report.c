@@ -75,6 +75,14 @@ void pp_report_failures(FILE *f, pp_photo *const *photos, size_t n) {
   }
 }
 
+void pp_report_names(FILE *f, pp_photo *const *photos, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const pp_photo *p = photos[i];
+    if (p->renamed && p->name && (p->status == PP_DONE || p->status == PP_SKIPPED))
+      fprintf(f, "renamed: %s -> %s\n", p->src, p->name);
+  }
+}
+
 static double pct(int64_t part, int64_t whole) {
   return whole > 0 ? 100.0 * (double)part / (double)whole : 0.0;
 }
@@ -153,6 +161,20 @@ void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
     json_str(f, ph->reason);
     fputc('}', f);
     first = 0;
+  }
+  /* Which source became which album name, every photo listed. */
+  fputs("],\"photos\":[", f);
+  for (size_t i = 0; i < n; i++) {
+    const pp_photo *ph = photos[i];
+    fprintf(f, "%s{\"source\":", i ? "," : "");
+    json_str(f, ph->src);
+    fputs(",\"name\":", f);
+    if (ph->name)
+      json_str(f, ph->name);
+    else
+      fputs("null", f);
+    fprintf(f, ",\"status\":\"%s\",\"renamed\":%s}", pp_status_name(ph->status),
+            ph->renamed ? "true" : "false");
   }
   fputs("],\"pipeline\":", f);
   size_t need = 0;

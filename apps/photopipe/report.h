@@ -36,11 +36,17 @@ void pp_totals_count(pp_totals *t, pp_photo *const *photos, size_t n);
 /* One line per photo that did not make it, on `f`. */
 void pp_report_failures(FILE *f, pp_photo *const *photos, size_t n);
 
+/* "renamed: SOURCE -> NAME" on `f` for each stored or skipped photo whose
+ * album name is not the one its source asked for (a clash, or the name an
+ * earlier run gave it).  `photopipe ls` lists every name. */
+void pp_report_names(FILE *f, pp_photo *const *photos, size_t n);
+
 /* The per-stage table, bottleneck and totals, for people. */
 void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p,
                     const pp_totals *t);
 
-/* Everything as one JSON object and a newline. */
+/* Everything as one JSON object and a newline; "photos" maps each listed
+ * source to its album name and status. */
 void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p,
                     const pp_totals *t, pp_photo *const *photos, size_t n);
 

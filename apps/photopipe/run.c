@@ -12,17 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conveyor.h"
 #include "corpus.h"
 #include "fetch.h"
+#include "manifest.h"
 #include "names.h"
+#include "overlap.h"
 #include "photo.h"
 #include "report.h"
 #include "resize.h"
 #include "source.h"
+#include "stale.h"
 #include "upload.h"
 #include "watch.h"
 
@@ -31,7 +35,11 @@ typedef struct pp_run_ctx {
   pp_net net;
   pp_resize_opts ropts;
   pp_album *album;
-  pp_names *names;
+  pp_manifest *manifest;
+  char settings[PP_SETTINGS_MAX]; /* this run's, as the manifest records them */
+  int album_local;                /* a local album: its folder's identity */
+  dev_t album_dev;
+  ino_t album_ino;
   cv_pipeline *pl;
 
   /* The registry: every photo listed, in listing order.  Appended by the
@@ -132,11 +140,28 @@ static int name_photo(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *
     return pp_fail(p, PP_STAGE_LIST, "%s", why);
   if (c->o->format == PP_FORMAT_JPEG)
     pp_name_set_ext(name, ".jpg");
-  int renamed = 0;
-  p->name = pp_names_claim(c->names, name, &renamed);
-  if (!p->name)
+  /* Originals are untouchable: a source inside the album (named in a list,
+   * or by a file:// URL) is refused before anything is read. */
+  char buf[4096];
+  const char *local = pp_local_path(p->src, kind == PP_SRC_FILE, buf, sizeof buf);
+  if (c->album_local && local && pp_inside(local, c->album_dev, c->album_ino))
+    return pp_fail(p, PP_STAGE_LIST, "the source is inside the album (photopipe never "
+                                     "writes where originals are)");
+  if (!(p->key = pp_source_key(p->src, kind == PP_SRC_FILE)))
     return pp_fail(p, PP_STAGE_LIST, "out of memory");
-  p->renamed = renamed || rc == 1;
+  pp_entry prev;
+  char reason[PP_REASON_MAX];
+  p->name = pp_manifest_claim(c->manifest, p->key, name, &prev, reason, sizeof reason);
+  if (!p->name)
+    return pp_fail(p, PP_STAGE_LIST, "%s", reason);
+  p->had_row = prev.found;
+  p->fresh = !prev.stored;
+  p->prev_stored = prev.stored && strcmp(prev.settings, c->settings) == 0;
+  p->prev_size = prev.source_size;
+  p->prev_mtime_ns = prev.source_mtime_ns;
+  memcpy(p->prev_sha256, prev.source_sha256, sizeof p->prev_sha256);
+  p->src_size = p->src_mtime_ns = -1;
+  p->renamed = rc == 1 || strcmp(p->name, name) != 0;
   return 0;
 }
 
@@ -175,8 +200,8 @@ static int source_fn(cv_stage_ctx *ctx, void *arg) {
   if (c->o->nsources || c->o->urls_file)
     rc = pp_source_list(c->o, on_listed, &f, c->source_reason, sizeof c->source_reason);
   if (rc >= 0 && c->o->watch_dir && f.feeding && !atomic_load(&g_stop))
-    rc = pp_watch_run(c->o->watch_dir, c->stop_pipe[0], on_listed, &f, c->source_reason,
-                      sizeof c->source_reason);
+    rc = pp_watch_run(c->o->watch_dir, c->o->settle_ms, c->stop_pipe[0], on_listed, &f,
+                      c->source_reason, sizeof c->source_reason);
   if (rc < 0) {
     c->source_rc = -1;
     return cv_stage_fail(ctx, CV_EIO, "%s", c->source_reason);
@@ -205,27 +230,61 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
   char reason[PP_REASON_MAX];
   if (cv_stage_cancelled(ctx))
     return CV_ECANCELED;
-  if (c->o->skip_existing) {
+  /* --skip-existing: the same source, content and settings as a photo the
+   * manifest has stored.  A local file whose size and mtime are unchanged
+   * is taken as unchanged without reading it (as make and rsync do); any
+   * other source is read and its SHA-256 compared. */
+  int same = 0;
+  struct stat st;
+  if (p->local && stat(p->src, &st) == 0) {
+    /* Taken before reading: a write after this makes the next run's
+     * comparison fail, never a false match. */
+    p->src_size = (int64_t)st.st_size;
+    p->src_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  int check = c->o->skip_existing && p->prev_stored;
+  if (check && p->local && p->src_size >= 0 && p->src_size == p->prev_size &&
+      p->src_mtime_ns == p->prev_mtime_ns)
+    same = 1;
+  if (!same) {
+    int rc;
+    if (p->local) {
+      rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
+    } else {
+      int attempts = 0;
+      rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, sizeof reason);
+      p->attempts += attempts;
+    }
+    if (rc != 0)
+      return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
+    atomic_fetch_add(&c->bytes_in, p->len);
+    pp_sha256_hex(p->data, p->len, p->src_sha256);
+    if (!p->local)
+      p->src_size = (int64_t)p->len;
+    same = check && strcmp(p->src_sha256, p->prev_sha256) == 0;
+    if (same && p->local)
+      pp_manifest_touch(c->manifest, p->key, p->src_size, p->src_mtime_ns);
+  }
+  if (same) {
+    /* ... and only while the album still has it (someone may have deleted
+     * it from the album: then it is made again). */
     int exists = 0;
     if (pp_album_exists(c->album, p->name, &exists, reason, sizeof reason) != 0)
       return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
     if (exists) {
+      pp_photo_drop_buffers(p);
       p->status = PP_SKIPPED;
       p->stage = PP_STAGE_DOWNLOAD;
       return CV_OK; /* filtered: not emitted */
     }
+    if (!p->data) {
+      int rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
+      if (rc != 0)
+        return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
+      atomic_fetch_add(&c->bytes_in, p->len);
+      pp_sha256_hex(p->data, p->len, p->src_sha256);
+    }
   }
-  int rc;
-  if (p->local) {
-    rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
-  } else {
-    int attempts = 0;
-    rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, sizeof reason);
-    p->attempts += attempts;
-  }
-  if (rc != 0)
-    return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
-  atomic_fetch_add(&c->bytes_in, p->len);
   p->stage = PP_STAGE_DOWNLOAD;
   return cv_emit(ctx, p);
 }
@@ -262,15 +321,15 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
     char want[PP_NAME_MAX + 1];
     snprintf(want, sizeof want, "%s", p->name);
     pp_name_set_ext(want, r.ext);
-    int renamed = 0;
-    char *n = pp_names_claim(c->names, want, &renamed);
+    char *n = pp_manifest_rename(c->manifest, p->key, want, reason, sizeof reason);
     if (!n) {
       free(r.data);
-      return stage_error(ctx, p, PP_STAGE_RESIZE, "out of memory");
+      return stage_error(ctx, p, PP_STAGE_RESIZE, reason);
     }
     free(p->name);
     p->name = n;
     p->renamed = 1;
+    p->fresh = 1;
   }
   free(p->data);
   p->data = NULL;
@@ -285,20 +344,64 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
   return cv_emit(ctx, p);
 }
 
+/* True when the album's `name` holds exactly the bytes hashing to sha256. */
+static int album_holds(pp_run_ctx *c, const char *name, const char *sha256) {
+  unsigned char *data = NULL;
+  size_t len = 0;
+  char reason[PP_REASON_MAX], have[PP_SHA256_HEX];
+  if (pp_album_read(c->album, name, c->o->max_bytes, &data, &len, reason, sizeof reason) != 0)
+    return 0;
+  pp_sha256_hex(data, len, have);
+  free(data);
+  return strcmp(have, sha256) == 0;
+}
+
 static int upload_fn(cv_stage_ctx *ctx, void *item) {
   pp_run_ctx *c = cv_stage_arg(ctx);
   pp_photo *p = item;
   char reason[PP_REASON_MAX];
   if (cv_stage_cancelled(ctx))
     return CV_ECANCELED;
-  int attempts = 0;
-  int rc = pp_album_store(c->album, p->name, p->out, p->out_len, &attempts, reason,
-                          sizeof reason);
-  if (!p->local || pp_album_is_remote(c->album))
-    p->attempts += attempts;
+  char out_sha256[PP_SHA256_HEX];
+  pp_sha256_hex(p->out, p->out_len, out_sha256);
+  int rc;
+  for (int tries = 0;; tries++) {
+    int attempts = 0;
+    rc = pp_album_store(c->album, p->name, p->out, p->out_len, p->fresh, &attempts, reason,
+                        sizeof reason);
+    if (!p->local || pp_album_is_remote(c->album))
+      p->attempts += attempts;
+    if (rc != 1)
+      break;
+    /* The name is taken by a file this source never stored there: unless
+     * it is byte for byte what we would store (a run killed between storing
+     * it and recording it), it is someone else's, and gets another name. */
+    if (p->had_row && album_holds(c, p->name, out_sha256)) {
+      rc = 0;
+      break;
+    }
+    char *n = tries < 100 ? pp_manifest_rename(c->manifest, p->key, p->name, reason,
+                                               sizeof reason)
+                          : NULL;
+    if (!n) {
+      rc = -1;
+      break;
+    }
+    free(p->name);
+    p->name = n;
+    p->renamed = 1;
+  }
   if (rc != 0)
     return stage_error(ctx, p, PP_STAGE_UPLOAD, reason);
   atomic_fetch_add(&c->bytes_out, p->out_len);
+  /* The photo is in the album whatever happens next; a row that cannot be
+   * written stays 'pending' under this name, so a rerun redoes the photo
+   * under the same name rather than losing or duplicating it. */
+  if (pp_manifest_stored(c->manifest, p->key, p->src_size, p->src_mtime_ns, p->src_sha256,
+                         (int64_t)p->out_len, out_sha256, c->settings, reason,
+                         sizeof reason) != 0 &&
+      !c->o->quiet)
+    fprintf(stderr, "photopipe: warning: %s stored as %s, but %s\n", p->src, p->name, reason);
   free(p->out);
   p->out = NULL;
   p->out_len = 0;
@@ -384,13 +487,30 @@ int pp_run(const pp_options *o) {
     goto done;
   }
   fcntl(c->stop_pipe[1], F_SETFL, O_NONBLOCK);
-  if (!(c->names = pp_names_new())) {
-    fprintf(stderr, "photopipe: out of memory\n");
+  /* Before the album folder is made: it must not be made inside a source. */
+  if (pp_check_overlap(o, reason, sizeof reason) != 0) {
+    fprintf(stderr, "photopipe: %s\n", reason);
+    exit_code = 2;
     goto done;
   }
   if (!(c->album = pp_album_open(o->album, &c->net, reason, sizeof reason))) {
     fprintf(stderr, "photopipe: %s\n", reason);
     goto done;
+  }
+  pp_settings_string(o, c->settings, sizeof c->settings);
+  if (!(c->manifest = pp_manifest_open(o->album, 1, reason, sizeof reason))) {
+    fprintf(stderr, "photopipe: %s\n", reason);
+    goto done;
+  }
+  struct stat ast;
+  if (!pp_album_is_remote(c->album) && stat(o->album, &ast) == 0) {
+    c->album_local = 1;
+    c->album_dev = ast.st_dev;
+    c->album_ino = ast.st_ino;
+    size_t stale = pp_stale_clean(o->album);
+    if (stale && !o->quiet && !o->json)
+      fprintf(stderr, "photopipe: removed %zu temporary file%s left by runs that died\n",
+              stale, stale == 1 ? "" : "s");
   }
 
   cv_pipeline_options po = {
@@ -426,11 +546,15 @@ int pp_run(const pp_options *o) {
 
   describe(o);
   g_ctx = c;
-  struct sigaction sa = {0}, old_int, old_term;
+  /* SIGTERM (a service manager, kill) and SIGHUP (the terminal or ssh
+   * session going away) end a run the way Ctrl-C does: a summary, and no
+   * temporary file left behind. */
+  struct sigaction sa = {0}, old_int, old_term, old_hup;
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
+  sigaction(SIGHUP, &sa, &old_hup);
 
   rc = cv_pipeline_start(c->pl);
   if (rc == CV_OK)
@@ -438,6 +562,7 @@ int pp_run(const pp_options *o) {
 
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGHUP, &old_hup, NULL);
   g_ctx = NULL;
 
   cv_pipeline_summary sum;
@@ -455,9 +580,20 @@ int pp_run(const pp_options *o) {
   int sig = atomic_load(&g_sigints);
   t.interrupt = sig >= 2 ? 2 : sig;
 
+  /* A name that did not come free stays reserved only while its photo is
+   * stored (or being stored) under it. */
+  for (size_t i = 0; i < c->nphotos; i++)
+    if (c->photos[i]->key && !c->photos[i]->had_row && c->photos[i]->status != PP_DONE)
+      pp_manifest_forget(c->manifest, c->photos[i]->key);
+
   pp_report_failures(stderr, c->photos, c->nphotos);
   if (c->source_rc < 0)
     fprintf(stderr, "photopipe: %s\n", c->source_reason);
+  int none_found = t.listed == 0 && c->source_rc == 0 && !o->watch_dir && !t.interrupt;
+  if (none_found)
+    fprintf(stderr, "photopipe: no photos found in the sources\n");
+  if (!o->json && !o->quiet)
+    pp_report_names(stdout, c->photos, c->nphotos);
   if (o->json)
     pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos);
   else if (!o->quiet)
@@ -467,7 +603,10 @@ int pp_run(const pp_options *o) {
   /* The pipeline's own books must balance too. */
   if (!cv_pipeline_summary_balanced(&sum))
     fprintf(stderr, "photopipe: internal error: pipeline summary does not balance\n");
+  /* An interrupted run exits 1, as --help says, a watch included: it
+   * did not end because its work was done. */
   int all_ok = t.failed == 0 && t.canceled == 0 && t.not_started == 0 && c->source_rc == 0 &&
+               !none_found && t.interrupt == 0 &&
                cv_pipeline_summary_balanced(&sum) &&
                (rc == CV_OK || (rc == CV_ECANCELED && t.listed == t.done + t.skipped));
   exit_code = all_ok ? 0 : 1;
@@ -476,14 +615,15 @@ done:
   if (c->pl)
     cv_pipeline_destroy(c->pl);
   pp_album_close(c->album);
+  pp_manifest_close(c->manifest);
   for (size_t i = 0; i < c->nphotos; i++) {
     pp_photo_drop_buffers(c->photos[i]);
+    free(c->photos[i]->key);
     free(c->photos[i]->src);
     free(c->photos[i]->name);
     free(c->photos[i]);
   }
   free(c->photos);
-  pp_names_free(c->names);
   if (c->stop_pipe[0] >= 0) {
     close(c->stop_pipe[0]);
     close(c->stop_pipe[1]);
@@ -512,6 +652,8 @@ static void rm_flat_dir(const char *path) {
 static void rm_demo_dir(const char *dir) {
   char path[4200];
   snprintf(path, sizeof path, "%s/camera", dir);
+  rm_flat_dir(path);
+  snprintf(path, sizeof path, "%s/album/.photopipe", dir);
   rm_flat_dir(path);
   snprintf(path, sizeof path, "%s/album", dir);
   rm_flat_dir(path);

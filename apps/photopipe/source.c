@@ -1,7 +1,6 @@
 /* source.c - listing photos and reading local files (see source.h). */
 #include "source.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +9,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "walk.h"
 
 int pp_is_image_name(const char *name) {
   static const char *const exts[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff",
@@ -24,74 +25,6 @@ int pp_is_image_name(const char *name) {
 }
 
 static int is_url(const char *s) { return strstr(s, "://") != NULL; }
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int list_dir(const char *dir, pp_emit_fn emit, void *arg, char *reason,
-                    size_t rsz) {
-  DIR *d = opendir(dir);
-  if (!d) {
-    snprintf(reason, rsz, "cannot list '%s': %s", dir, strerror(errno));
-    return -1;
-  }
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  int rc = 0;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || !pp_is_image_name(e->d_name))
-      continue;
-    if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
-      continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 64;
-      char **nn = realloc(names, cap * sizeof *nn);
-      if (!nn) {
-        rc = -1;
-        break;
-      }
-      names = nn;
-    }
-    if (!(names[n] = strdup(e->d_name))) {
-      rc = -1;
-      break;
-    }
-    n++;
-  }
-  closedir(d);
-  if (rc != 0)
-    snprintf(reason, rsz, "out of memory listing '%s'", dir);
-  else
-    qsort(names, n, sizeof *names, cmp_str);
-  size_t dl = strlen(dir);
-  int slash = dl > 0 && dir[dl - 1] == '/';
-  for (size_t i = 0; i < n; i++) {
-    if (rc == 0) {
-      char *path = malloc(dl + strlen(names[i]) + 2);
-      if (!path) {
-        snprintf(reason, rsz, "out of memory");
-        rc = -1;
-      } else {
-        sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
-        struct stat st;
-        /* Follow symlinks; skip what is not a regular file after all. */
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-          free(path);
-          free(names[i]);
-          continue;
-        }
-        if (emit(arg, PP_SRC_FILE, path, NULL) != 0)
-          rc = 1;
-        free(path);
-      }
-    }
-    free(names[i]);
-  }
-  free(names);
-  return rc;
-}
 
 /* Builds prefix + name with each path segment of name percent-encoded
  * (keeping '/' so "sub/x.jpg" works).  The name itself is judged later. */
@@ -135,8 +68,14 @@ static int one(const pp_options *o, const char *s, pp_emit_fn emit, void *arg,
   if (is_url(s))
     return emit(arg, PP_SRC_URL, s, NULL) ? 1 : 0;
   struct stat st;
-  if (stat(s, &st) == 0 && S_ISDIR(st.st_mode))
-    return list_dir(s, emit, arg, reason, rsz);
+  if (stat(s, &st) == 0 && S_ISDIR(st.st_mode)) {
+    size_t found = 0;
+    int rc = pp_walk(s, o->recursive, o->quiet, emit, arg, &found, reason, rsz);
+    if (rc == 0 && found == 0 && !o->quiet)
+      fprintf(stderr, "photopipe: warning: no photos in '%s'%s\n", s,
+              o->recursive ? "" : " (not searching its subfolders: --no-recursive)");
+    return rc;
+  }
   /* A missing or odd file is that photo's failure, reported by the reader. */
   return emit(arg, PP_SRC_FILE, s, NULL) ? 1 : 0;
 }

@@ -2,9 +2,11 @@
  *
  * Sources, in the order given:
  *   - a directory: its regular files with an image extension (.jpg, .jpeg,
- *     .png, .webp, .tif, .tiff, .gif, .heic, .heif, .avif; any case), sorted
- *     by name, hidden files skipped (a camera folder's sidecar files are not
- *     photos; a single file named explicitly is always tried);
+ *     .png, .webp, .tif, .tiff, .gif, .heic, .heif, .avif; any case), and
+ *     those of its subfolders unless --no-recursive (walk.h), sorted by
+ *     name, hidden files skipped (a camera folder's sidecar files are not
+ *     photos; a single file named explicitly is always tried); a folder with
+ *     no photo is a warning on stderr;
  *   - a local file;
  *   - an http://, https:// or file:// URL;
  *   - with --prefix URL, each argument or --urls line is a name appended to

@@ -173,8 +173,32 @@ static int write_all(int fd, const unsigned char *p, size_t len) {
   return 0;
 }
 
+/* Renames tmp to name unless name exists.  Returns 0, or -1 with errno
+ * (EEXIST: taken).  RENAME_NOREPLACE is atomic; file systems without it
+ * get link(2), also atomic; the last resort (neither: vfat) checks first,
+ * which a concurrent writer could race, but only another photopipe run
+ * writes names here and the manifest keeps runs' names apart. */
+static int rename_noreplace(int dirfd, const char *tmp, const char *name) {
+  if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -1;
+  if (linkat(dirfd, tmp, dirfd, name, 0) == 0) {
+    unlinkat(dirfd, tmp, 0);
+    return 0;
+  }
+  if (errno == EEXIST)
+    return -1;
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  return renameat(dirfd, tmp, dirfd, name);
+}
+
 static int store_local(pp_album *a, const char *name, const void *data,
-                       size_t len, char *reason, size_t rsz) {
+                       size_t len, int no_replace, char *reason, size_t rsz) {
   int slot = tmp_claim();
   char local_name[TMP_NAME_MAX];
   char *tmp = slot >= 0 ? g_tmp[slot].name : local_name;
@@ -199,29 +223,43 @@ static int store_local(pp_album *a, const char *name, const void *data,
     saved = errno;
     what = "cannot close the file";
   }
-  if (!what && renameat(a->dirfd, tmp, a->dirfd, name) != 0) {
+  int taken = 0;
+  if (!what && (no_replace ? rename_noreplace(a->dirfd, tmp, name)
+                           : renameat(a->dirfd, tmp, a->dirfd, name)) != 0) {
     saved = errno;
+    taken = no_replace && saved == EEXIST;
     what = "cannot rename into place";
   }
   int ok = what == NULL;
   if (!ok) {
     if (fd >= 0)
       unlinkat(a->dirfd, tmp, 0);
-    if (saved == ECANCELED)
+    if (taken)
+      snprintf(reason, rsz, "name taken in the album");
+    else if (saved == ECANCELED)
       snprintf(reason, rsz, "canceled");
     else
       snprintf(reason, rsz, "%s: %s", what, strerror(saved));
   }
   if (slot >= 0)
     atomic_store(&g_tmp[slot].state, 0);
-  return ok ? 0 : -1;
+  return ok ? 0 : taken ? 1 : -1;
 }
 
 int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
-                   int *attempts, char *reason, size_t rsz) {
+                   int no_replace, int *attempts, char *reason, size_t rsz) {
   if (!a->remote) {
     *attempts = 1;
-    return store_local(a, name, data, len, reason, rsz);
+    return store_local(a, name, data, len, no_replace, reason, rsz);
+  }
+  if (no_replace) {
+    int exists = 0;
+    if (pp_album_exists(a, name, &exists, reason, rsz) != 0)
+      return -1;
+    if (exists) {
+      snprintf(reason, rsz, "name taken in the album");
+      return 1;
+    }
   }
   char *url = remote_url(a, name);
   if (!url) {
@@ -231,4 +269,47 @@ int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
   int rc = pp_http_put(a->net, url, data, len, attempts, reason, rsz);
   free(url);
   return rc;
+}
+
+int pp_album_read(pp_album *a, const char *name, uint64_t max_bytes, unsigned char **data,
+                  size_t *len, char *reason, size_t rsz) {
+  if (a->remote) {
+    char *url = remote_url(a, name);
+    if (!url) {
+      snprintf(reason, rsz, "out of memory");
+      return -1;
+    }
+    int attempts;
+    int rc = pp_fetch(a->net, url, data, len, &attempts, reason, rsz);
+    free(url);
+    return rc;
+  }
+  int fd = openat(a->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    snprintf(reason, rsz, "cannot open: %s", strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  unsigned char *buf = NULL;
+  size_t got = 0;
+  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max_bytes &&
+           (buf = malloc((size_t)st.st_size + 1)) != NULL;
+  while (ok && got < (size_t)st.st_size) {
+    ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      ok = 0;
+    else
+      got += (size_t)r;
+  }
+  close(fd);
+  if (!ok) {
+    free(buf);
+    snprintf(reason, rsz, "cannot read the album's '%s'", name);
+    return -1;
+  }
+  *data = buf;
+  *len = got;
+  return 0;
 }

@@ -18,6 +18,7 @@
 #define PP_UPLOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fetch.h"
 
@@ -38,10 +39,18 @@ int pp_album_is_remote(const pp_album *a);
 int pp_album_exists(pp_album *a, const char *name, int *exists, char *reason,
                     size_t reason_size);
 
-/* Stores len bytes as NAME.  Returns 0, or -1 with a reason (nothing is
- * left behind then).  *attempts receives network attempts (1 for local). */
+/* Stores len bytes as NAME, replacing what is there unless `no_replace`.
+ * With `no_replace` a NAME that exists is left alone and 1 is returned
+ * (locally atomic: RENAME_NOREPLACE; remotely a HEAD before the PUT).
+ * Returns 0, 1 (taken), or -1 with a reason (nothing is left behind then).
+ * *attempts receives network attempts (1 for local). */
 int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
-                   int *attempts, char *reason, size_t reason_size);
+                   int no_replace, int *attempts, char *reason, size_t reason_size);
+
+/* Reads the album's NAME (a local file, or a GET) into a malloc'd buffer,
+ * at most max_bytes.  Returns 0, or -1 with a reason. */
+int pp_album_read(pp_album *a, const char *name, uint64_t max_bytes, unsigned char **data,
+                  size_t *len, char *reason, size_t reason_size);
 
 /* Removes every temporary file being written right now.  Async-signal-safe;
  * for the last-resort exit path only. */

@@ -1,40 +1,105 @@
-/* watch.c - inotify-driven source (see watch.h). */
+/* watch.c - inotify-driven source with a settle time (see watch.h). */
 #include "watch.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <glib.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "names.h"
+/* What the watch knows of one file. */
+typedef struct entry {
+  int64_t due_ns;  /* look at it then (0: nothing pending) */
+  int writing;     /* written to since its last close: not quiet */
+  int seen;        /* size and mtime below are from a stat */
+  off_t size;      /* at the last look */
+  struct timespec mtime;
+  int fed;         /* fed once at least, with the size and mtime below */
+  off_t fed_size;
+  struct timespec fed_mtime;
+} entry;
 
 typedef struct watcher {
   const char *dir;
-  pp_names *seen; /* file names already fed (the set also dedups case) */
+  int64_t settle_ns;
+  GHashTable *files; /* name -> entry */
   pp_emit_fn emit;
   void *arg;
 } watcher;
 
-/* Feeds dir/name once.  Returns emit's answer. */
-static int feed(watcher *w, const char *name) {
-  if (name[0] == '.' || !pp_is_image_name(name))
-    return 0;
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int same_time(struct timespec a, struct timespec b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static int stat_file(watcher *w, const char *name, struct stat *st) {
   char path[4096];
   if (snprintf(path, sizeof path, "%s/%s", w->dir, name) >= (int)sizeof path)
-    return 0;
+    return -1;
+  return stat(path, st) == 0 && S_ISREG(st->st_mode) ? 0 : -1;
+}
+
+/* Notes activity on `name`: it is looked at again one settle time from now.
+ * `writing`: 1 written to, 0 closed or renamed in, -1 unknown (unchanged). */
+static void touch(watcher *w, const char *name, int writing) {
+  if (name[0] == '.' || !pp_is_image_name(name))
+    return;
+  entry *e = g_hash_table_lookup(w->files, name);
+  if (!e) {
+    e = g_new0(entry, 1);
+    g_hash_table_insert(w->files, g_strdup(name), e);
+  }
+  if (writing >= 0)
+    e->writing = writing;
+  e->due_ns = now_ns() + w->settle_ns;
+  /* Its size and mtime now, to compare with when the settle time is up. */
   struct stat st;
-  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+  e->seen = stat_file(w, name, &st) == 0;
+  e->size = e->seen ? st.st_size : 0;
+  e->mtime = e->seen ? st.st_mtim : (struct timespec){0, 0};
+}
+
+/* Looks at a file whose settle time is up.  Returns emit's answer. */
+static int settle(watcher *w, const char *name, entry *e, int64_t now) {
+  struct stat st;
+  if (stat_file(w, name, &st) != 0) {
+    e->due_ns = 0; /* gone (or not a file): nothing to take */
     return 0;
-  int renamed = 0;
-  char *claimed = pp_names_claim(w->seen, name, &renamed);
-  free(claimed);
-  if (renamed || !claimed)
-    return 0; /* seen before (or out of memory: skip rather than duplicate) */
+  }
+  if (e->writing) {
+    e->due_ns = 0; /* its close (IN_CLOSE_WRITE) brings it back */
+    return 0;
+  }
+  if (!e->seen || st.st_size != e->size || !same_time(st.st_mtim, e->mtime)) {
+    /* It changed without telling us (say, through mmap or over NFS): quiet
+     * only if it holds still for one more settle time. */
+    e->seen = 1;
+    e->size = st.st_size;
+    e->mtime = st.st_mtim;
+    e->due_ns = now + w->settle_ns;
+    if (w->settle_ns > 0)
+      return 0;
+  }
+  e->due_ns = 0;
+  if (e->fed && e->fed_size == st.st_size && same_time(e->fed_mtime, st.st_mtim))
+    return 0; /* quiet, and as it was fed last time */
+  e->fed = 1;
+  e->fed_size = st.st_size;
+  e->fed_mtime = st.st_mtim;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", w->dir, name);
   return w->emit(w->arg, PP_SRC_FILE, path, NULL);
 }
 
@@ -42,66 +107,83 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Feeds what is in the folder already, sorted by name. */
-static int feed_existing(watcher *w) {
-  DIR *d = opendir(w->dir);
-  if (!d)
-    return 0;
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (n == cap) {
-      cap = cap ? 2 * cap : 64;
-      char **nn = realloc(names, cap * sizeof *nn);
-      if (!nn)
-        break;
-      names = nn;
-    }
-    if (!(names[n] = strdup(e->d_name)))
-      break;
-    n++;
+/* Feeds the files whose settle time is up, in name order (so photos that
+ * arrived together are listed the way a folder listing would list them).
+ * Returns emit's answer; *next_ns gets the earliest time still pending. */
+static int settle_due(watcher *w, int64_t *next_ns) {
+  int64_t now = now_ns();
+  GPtrArray *due = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, w->files);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    entry *e = v;
+    if (e->due_ns && e->due_ns <= now)
+      g_ptr_array_add(due, k);
   }
-  closedir(d);
-  if (n)
-    qsort(names, n, sizeof *names, cmp_str);
+  if (due->len)
+    qsort(due->pdata, due->len, sizeof(gpointer), cmp_str);
   int stop = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!stop)
-      stop = feed(w, names[i]);
-    free(names[i]);
+  for (guint i = 0; i < due->len && !stop; i++)
+    stop = settle(w, due->pdata[i], g_hash_table_lookup(w->files, due->pdata[i]), now);
+  g_ptr_array_free(due, TRUE);
+  *next_ns = 0;
+  g_hash_table_iter_init(&it, w->files);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    entry *e = v;
+    if (e->due_ns && (*next_ns == 0 || e->due_ns < *next_ns))
+      *next_ns = e->due_ns;
   }
-  free(names);
   return stop;
 }
 
-int pp_watch_run(const char *dir, int stop_fd, pp_emit_fn emit, void *arg,
+/* Everything in the folder now gets looked at (start-up, lost events). */
+static void scan(watcher *w) {
+  DIR *d = opendir(w->dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    touch(w, e->d_name, -1);
+  closedir(d);
+}
+
+int pp_watch_run(const char *dir, long settle_ms, int stop_fd, pp_emit_fn emit, void *arg,
                  char *reason, size_t rsz) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0) {
     snprintf(reason, rsz, "inotify: %s", strerror(errno));
     return -1;
   }
-  if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+  uint32_t mask = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF |
+                  IN_MOVE_SELF | IN_ONLYDIR;
+  if (inotify_add_watch(fd, dir, mask) < 0) {
     snprintf(reason, rsz, "cannot watch '%s': %s", dir, strerror(errno));
     close(fd);
     return -1;
   }
-  watcher w = {dir, pp_names_new(), emit, arg};
-  if (!w.seen) {
-    snprintf(reason, rsz, "out of memory");
-    close(fd);
-    return -1;
-  }
-  int stop = feed_existing(&w);
+  watcher w = {dir, (int64_t)settle_ms * 1000000,
+               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free), emit, arg};
+  scan(&w);
+  int rc = 0, stop = 0;
   /* Aligned for struct inotify_event. */
   char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
   while (!stop) {
+    int64_t next;
+    if ((stop = settle_due(&w, &next)) != 0)
+      break;
+    int timeout = -1;
+    if (next) {
+      int64_t ms = (next - now_ns() + 999999) / 1000000;
+      timeout = ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+    }
     struct pollfd pfd[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    int n = poll(pfd, 2, -1);
+    int n = poll(pfd, 2, timeout);
     if (n < 0) {
       if (errno == EINTR)
         continue;
+      snprintf(reason, rsz, "watching '%s': poll: %s", dir, strerror(errno));
+      rc = -1;
       break;
     }
     if (pfd[1].revents)
@@ -111,16 +193,32 @@ int pp_watch_run(const char *dir, int stop_fd, pp_emit_fn emit, void *arg,
     ssize_t len = read(fd, buf, sizeof buf);
     if (len <= 0)
       continue;
-    for (char *p = buf; p < buf + len && !stop;) {
+    for (char *p = buf; p < buf + len && rc == 0;) {
       const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
-      if (ev->mask & IN_Q_OVERFLOW)
-        stop = feed_existing(&w); /* events were lost: rescan */
-      else if (ev->len > 0)
-        stop = feed(&w, ev->name);
+      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED)) {
+        snprintf(reason, rsz, "the watched folder '%s' was %s", dir,
+                 ev->mask & IN_MOVE_SELF ? "moved away"
+                 : ev->mask & IN_UNMOUNT ? "unmounted"
+                                         : "deleted");
+        rc = -1;
+      } else if (ev->mask & IN_Q_OVERFLOW) {
+        scan(&w); /* events were lost: look at everything */
+      } else if (ev->len > 0 && !(ev->mask & IN_ISDIR)) {
+        /* IN_CREATE alone says nothing of writing (a hard link makes one
+         * too); a create by open(2) is followed by IN_CLOSE_WRITE. */
+        if (ev->mask & IN_MODIFY)
+          touch(&w, ev->name, 1);
+        else if (ev->mask & IN_CREATE)
+          touch(&w, ev->name, -1);
+        else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+          touch(&w, ev->name, 0);
+      }
       p += sizeof *ev + ev->len;
     }
+    if (rc != 0)
+      break;
   }
-  pp_names_free(w.seen);
+  g_hash_table_destroy(w.files);
   close(fd);
-  return 0;
+  return rc;
 }

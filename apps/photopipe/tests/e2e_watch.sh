@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # e2e_watch.sh - --watch DIR: a photo already there and photos dropped in
 # later (written in place, and renamed in) are all processed, once each;
-# hidden and non-image files are ignored; Ctrl-C ends the watch cleanly
-# with exit 0 when everything fed made it.
+# hidden and non-image files are ignored; Ctrl-C ends the watch cleanly,
+# with exit 1 (interrupted) even when everything fed made it.
 source "$3/lib.sh" "$@"
 corpus "$T/shots" 6
 mkdir -p "$T/inbox"
 cp "$T/shots/IMG_0001.jpg" "$T/inbox/"    # before the watch starts
-"$PP" --watch "$T/inbox" --to "$T/album" -s 300x300 --json >"$T/w.json" 2>"$T/w.err" &
+"$PP" --watch "$T/inbox" --to "$T/album" -s 300x300 --settle 300ms --json >"$T/w.json" 2>"$T/w.err" &
 pid=$!
 sleep 0.5
 cp "$T/shots/IMG_0002.jpg" "$T/inbox/"                                   # close_write
@@ -26,7 +26,8 @@ rc=0
 for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "watch did not stop"; }
 wait $pid || rc=$?
-[ $rc = 0 ] || fail "watch exited $rc: $(cat "$T/w.err")"
+# Ended by Ctrl-C: interrupted, exit 1 as --help says.
+[ $rc = 1 ] || fail "watch exited $rc: $(cat "$T/w.err")"
 adds_up "$T/w.json"
 [ "$(json_get "$T/w.json" 'j["listed"], j["stored"], j["interrupted"]')" = "(6, 6, 1)" ] ||
   fail "watch summary: $(cat "$T/w.json")"

@@ -8,6 +8,8 @@ KIT=$(realpath "$2")
 HERE=$3
 T=$(mktemp -d "${TMPDIR:-/tmp}/pp-e2e.XXXXXX")
 PIDS=()
+# WebDAV albums keep their manifest under $XDG_STATE_HOME: the test's own.
+export XDG_STATE_HOME=$T/state
 
 # Under ThreadSanitizer, third-party frames (GLib, libvips) are suppressed
 # with reasons in tsan.supp; our own code never is.
@@ -56,11 +58,20 @@ adds_up() {
   [ "$ok" = True ] || fail "summary does not add up: $(cat "$1")"
 }
 
-# no_temp_files DIR: nothing hidden (our temporary files start with '.').
+# no_temp_files DIR: nothing hidden (our temporary files start with '.')
+# but the album's manifest folder.
 no_temp_files() {
   local left
-  left=$(find "$1" -name '.*' ! -name . | head -5)
+  left=$(find "$1" -path "$1/.photopipe" -prune -o -name '.*' ! -name . -print | head -5)
   [ -z "$left" ] || fail "temporary files left in $1: $left"
+}
+
+# manifest_sql ALBUM SQL: runs a query on a local album's manifest, one row
+# a line, columns separated by '|'.
+manifest_sql() {
+  python3 -c 'import sqlite3,sys
+db=sqlite3.connect("file:"+sys.argv[1]+"/.photopipe/manifest.db?mode=ro", uri=True)
+for r in db.execute(sys.argv[2]): print("|".join("" if v is None else str(v) for v in r))' "$1" "$2"
 }
 
 # free_port: a TCP port on 127.0.0.1 that was free a moment ago.

@@ -257,7 +257,8 @@ static int cmd_check(const char *src, const char *album, int bw, int bh, int exp
   int files = 0;
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.') {
-      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+          strcmp(e->d_name, ".photopipe") != 0) /* the album's manifest */
         problem("%s: leftover hidden/temporary file %s", album, e->d_name);
       continue;
     }
@@ -283,7 +284,8 @@ static int cmd_decode(const char *dir, int bw, int bh) {
   int files = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+        strcmp(e->d_name, ".photopipe") == 0) /* the album's manifest */
       continue;
     if (e->d_name[0] == '.') {
       problem("%s: leftover hidden/temporary file %s", dir, e->d_name);
