@@ -375,8 +375,9 @@ static int upload_fn(cv_stage_ctx *ctx, void *item) {
       break;
     /* The name is taken by a file this source never stored there: unless
      * it is byte for byte what we would store (a run killed between storing
-     * it and recording it), it is someone else's, and gets another name. */
-    if (p->had_row && album_holds(c, p->name, out_sha256)) {
+     * it and recording it, or a concurrent run of the same source), it is
+     * someone else's, and this photo gets another name. */
+    if (album_holds(c, p->name, out_sha256)) {
       rc = 0;
       break;
     }
