@@ -509,7 +509,7 @@ int pp_run(const pp_options *o) {
     c->album_dev = ast.st_dev;
     c->album_ino = ast.st_ino;
     size_t stale = pp_stale_clean(o->album);
-    if (stale && !o->quiet && !o->json)
+    if (stale && !o->quiet)
       fprintf(stderr, "photopipe: removed %zu temporary file%s left by runs that died\n",
               stale, stale == 1 ? "" : "s");
   }
