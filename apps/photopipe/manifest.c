@@ -318,16 +318,19 @@ static int name_held(pp_manifest *m, const char *name) {
   return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* The first free candidate for `want`, malloc'd, or NULL on error. */
-static char *free_name(pp_manifest *m, const char *want) {
+/* The first free candidate for `want` from number *k on, malloc'd (*k
+ * set to its number), or NULL on error. */
+static char *free_name(pp_manifest *m, const char *want, unsigned *k) {
   char cand[PP_NAME_MAX + 32];
-  for (unsigned k = 1; k <= MAX_SUFFIX; k++) {
-    candidate(want, k, cand, sizeof cand);
+  for (unsigned i = *k ? *k : 1; i <= MAX_SUFFIX; i++) {
+    candidate(want, i, cand, sizeof cand);
     int held = name_held(m, cand);
     if (held < 0)
       return NULL;
-    if (!held)
+    if (!held) {
+      *k = i;
       return strdup(cand);
+    }
   }
   return NULL;
 }
@@ -356,7 +359,8 @@ char *pp_manifest_claim(pp_manifest *m, const char *source, const char *want, pp
   if (found < 0) {
     fail(m, reason, rsz, "cannot read");
   } else if (found == 0) {
-    name = free_name(m, want);
+    unsigned k = 1;
+    name = free_name(m, want, &k);
     if (!name)
       fail(m, reason, rsz, "cannot find a free name");
     else if (step_done(m,
@@ -380,15 +384,15 @@ out:
   return name;
 }
 
-char *pp_manifest_rename(pp_manifest *m, const char *source, const char *want, char *reason,
-                         size_t rsz) {
+char *pp_manifest_rename(pp_manifest *m, const char *source, const char *want, unsigned *k,
+                         char *reason, size_t rsz) {
   char *name = NULL;
   pthread_mutex_lock(&m->lock);
   if (exec(m->db, "BEGIN IMMEDIATE") != SQLITE_OK) {
     fail(m, reason, rsz, "cannot lock");
     goto out;
   }
-  name = free_name(m, want);
+  name = free_name(m, want, k);
   if (!name)
     fail(m, reason, rsz, "cannot find a free name");
   else if (step_done(m,

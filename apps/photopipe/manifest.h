@@ -85,12 +85,14 @@ void pp_manifest_close(pp_manifest *m);
 char *pp_manifest_claim(pp_manifest *m, const char *source, const char *want,
                         pp_entry *prev, char *reason, size_t reason_size);
 
-/* Gives the row of `source` another name: `want` or the first "stem-N.ext"
- * no row holds (its current name counts as held).  For a name found taken
- * in the album by a file photopipe did not write, and for --format keep
- * changing the extension.  Returns a malloc'd name, or NULL with a reason. */
+/* Gives the row of `source` another name: the first candidate for `want`
+ * from number *k on (1: `want` itself, N: "stem-N.ext") that no row holds,
+ * and sets *k to its number; the caller passes *k + 1 next time, so names
+ * found taken in the album are not tried again.  For a name found taken by
+ * a file photopipe did not write, and for --format keep changing the
+ * extension.  Returns a malloc'd name, or NULL with a reason. */
 char *pp_manifest_rename(pp_manifest *m, const char *source, const char *want,
-                         char *reason, size_t reason_size);
+                         unsigned *k, char *reason, size_t reason_size);
 
 /* Records `source` as stored: its size, mtime (-1: none), hashes, settings.
  * Returns 0, or -1 with a reason. */

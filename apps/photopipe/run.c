@@ -321,7 +321,8 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
     char want[PP_NAME_MAX + 1];
     snprintf(want, sizeof want, "%s", p->name);
     pp_name_set_ext(want, r.ext);
-    char *n = pp_manifest_rename(c->manifest, p->key, want, reason, sizeof reason);
+    unsigned k = 1;
+    char *n = pp_manifest_rename(c->manifest, p->key, want, &k, reason, sizeof reason);
     if (!n) {
       free(r.data);
       return stage_error(ctx, p, PP_STAGE_RESIZE, reason);
@@ -365,6 +366,9 @@ static int upload_fn(cv_stage_ctx *ctx, void *item) {
   char out_sha256[PP_SHA256_HEX];
   pp_sha256_hex(p->out, p->out_len, out_sha256);
   int rc;
+  char base[PP_NAME_MAX + 1]; /* the name wanted, before any "-N" for a clash */
+  snprintf(base, sizeof base, "%s", p->name);
+  unsigned k = 1;
   for (int tries = 0;; tries++) {
     int attempts = 0;
     rc = pp_album_store(c->album, p->name, p->out, p->out_len, p->fresh, &attempts, reason,
@@ -381,7 +385,8 @@ static int upload_fn(cv_stage_ctx *ctx, void *item) {
       rc = 0;
       break;
     }
-    char *n = tries < 100 ? pp_manifest_rename(c->manifest, p->key, p->name, reason,
+    k++;
+    char *n = tries < 100 ? pp_manifest_rename(c->manifest, p->key, base, &k, reason,
                                                sizeof reason)
                           : NULL;
     if (!n) {

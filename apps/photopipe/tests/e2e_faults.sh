@@ -65,4 +65,7 @@ pass "upload refused with 507"
   fail "flaky album exited $?"
 n=$(fault_count /flaky/2/IMG_0004.jpg)
 [ "$n" = 3 ] || fail "flaky PUT: $n requests, want 3"
+# A new name is looked up first (HEAD), so a file already there is never
+# replaced.
+[ "$(fault_count "HEAD /flaky/2/IMG_0004.jpg")" = 1 ] || fail "no HEAD before the first PUT"
 pass "upload retried after two 503s"

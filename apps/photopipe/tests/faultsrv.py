@@ -8,7 +8,8 @@ for photopipe's end-to-end tests.  Standard library only.
   GET /hang/NAME        accepts the request and never answers (until --lifetime)
   GET /slow/MS/NAME     waits MS milliseconds, then serves ROOT/NAME
   PUT /status/CODE/NAME answers CODE (e.g. 507 Insufficient Storage)
-  HEAD as GET without a body.
+  HEAD as GET without a body, except:
+  HEAD /flaky/.., /status/..  404 (an album holding nothing), counted as "HEAD PATH"
   GET /stats            JSON: request count per path
 
 The server binds port 0 and writes the port to --port-file; it exits by
@@ -52,10 +53,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         path = self.path.split("?", 1)[0]
+        parts = path.strip("/").split("/")
+        if self.command == "HEAD" and parts[0] in ("flaky", "status"):
+            # An album asked whether it holds a photo before a PUT: these
+            # albums hold nothing.  Counted apart, so the PUT routes' counts
+            # stay the PUTs'.
+            with lock:
+                counts["HEAD " + path] = counts.get("HEAD " + path, 0) + 1
+            return self.send_body(404, b"", "text/plain")
         with lock:
             counts[path] = counts.get(path, 0) + 1
             seen = counts[path]
-        parts = path.strip("/").split("/")
         if self.command == "PUT":
             length = int(self.headers.get("Content-Length", "0"))
             self.rfile.read(length)

@@ -103,6 +103,29 @@ int main(void) {
   CHECK_EQ(parse(&o, 2, (const char *[]){"corpus", "dir", "--photo-size", "320x240", NULL}), 0);
   CHECK(o.command == PP_CMD_CORPUS && strcmp(o.corpus_dir, "dir") == 0 && o.corpus_w == 320);
   CHECK_EQ(parse(&o, 2, (const char *[]){"corpus", NULL}), 2);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"ls", "album", NULL}), 0);
+  CHECK(o.command == PP_CMD_LS && strcmp(o.album, "album") == 0 && o.nsources == 0);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"ls", "--to", "album", NULL}), 0);
+  CHECK(o.command == PP_CMD_LS && strcmp(o.album, "album") == 0);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"ls", NULL}), 2);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"ls", "a", "b", NULL}), 2);
+
+  /* Folders are recursive unless told; the watch's settle time. */
+  CHECK_EQ(parse(&o, 2, (const char *[]){"in", "--to", "x", NULL}), 0);
+  CHECK(o.recursive == 1 && o.settle_ms == 2000);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--no-recursive", "--settle", "500ms", "in", "--to",
+                                         "x", NULL}),
+           0);
+  CHECK(o.recursive == 0 && o.settle_ms == 500);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "1.5", "in", "--to", "x", NULL}), 0);
+  CHECK_EQ(o.settle_ms, 1500);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "3s", "in", "--to", "x", NULL}), 0);
+  CHECK_EQ(o.settle_ms, 3000);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "0", "in", "--to", "x", NULL}), 0);
+  CHECK_EQ(o.settle_ms, 0);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "-1", "in", "--to", "x", NULL}), 2);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "2h", "in", "--to", "x", NULL}), 2);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "", "in", "--to", "x", NULL}), 2);
   printf("options: ok\n");
   return 0;
 }
