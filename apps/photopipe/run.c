@@ -200,8 +200,8 @@ static int source_fn(cv_stage_ctx *ctx, void *arg) {
   if (c->o->nsources || c->o->urls_file)
     rc = pp_source_list(c->o, on_listed, &f, c->source_reason, sizeof c->source_reason);
   if (rc >= 0 && c->o->watch_dir && f.feeding && !atomic_load(&g_stop))
-    rc = pp_watch_run(c->o->watch_dir, c->o->settle_ms, c->stop_pipe[0], on_listed, &f,
-                      c->source_reason, sizeof c->source_reason);
+    rc = pp_watch_run(c->o->watch_dir, c->o->settle_ms, c->o->recursive, c->stop_pipe[0],
+                      on_listed, &f, c->source_reason, sizeof c->source_reason);
   if (rc < 0) {
     c->source_rc = -1;
     return cv_stage_fail(ctx, CV_EIO, "%s", c->source_reason);

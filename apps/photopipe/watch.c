@@ -29,10 +29,17 @@ typedef struct entry {
 typedef struct watcher {
   const char *dir;
   int64_t settle_ns;
-  GHashTable *files; /* name -> entry */
+  int recursive;
+  int fd;            /* inotify */
+  int root_wd;       /* the watch on `dir` itself */
+  GHashTable *dirs;  /* watch descriptor -> folder relative to dir ("" for dir) */
+  GHashTable *files; /* path relative to dir -> entry */
   pp_emit_fn emit;
   void *arg;
 } watcher;
+
+#define WATCH_MASK (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | \
+                    IN_MOVE_SELF | IN_ONLYDIR)
 
 static int64_t now_ns(void) {
   struct timespec ts;
@@ -51,10 +58,13 @@ static int stat_file(watcher *w, const char *name, struct stat *st) {
   return stat(path, st) == 0 && S_ISREG(st->st_mode) ? 0 : -1;
 }
 
-/* Notes activity on `name`: it is looked at again one settle time from now.
- * `writing`: 1 written to, 0 closed or renamed in, -1 unknown (unchanged). */
+/* Notes activity on `name` (relative to the watched folder): it is looked
+ * at again one settle time from now.  `writing`: 1 written to, 0 closed or
+ * renamed in, -1 unknown (unchanged). */
 static void touch(watcher *w, const char *name, int writing) {
-  if (name[0] == '.' || !pp_is_image_name(name))
+  const char *base = strrchr(name, '/');
+  base = base ? base + 1 : name;
+  if (base[0] == '.' || !pp_is_image_name(base))
     return;
   entry *e = g_hash_table_lookup(w->files, name);
   if (!e) {
@@ -137,38 +147,84 @@ static int settle_due(watcher *w, int64_t *next_ns) {
   return stop;
 }
 
-/* Everything in the folder now gets looked at (start-up, lost events). */
-static void scan(watcher *w) {
-  DIR *d = opendir(w->dir);
+/* Watches the folder `rel` (relative to the watched folder; "" for it)
+ * and looks at everything in it now, its subfolders too when recursive.
+ * Returns 0, or -1 when `rel` is the watched folder and cannot be watched. */
+static int add_dir(watcher *w, const char *rel, int depth, char *reason, size_t rsz) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s%s%s", w->dir, *rel ? "/" : "", rel) >= (int)sizeof path)
+    return 0;
+  /* A subfolder reached through a symlink is not followed (IN_DONT_FOLLOW),
+   * as in a folder listing. */
+  int wd = inotify_add_watch(w->fd, path, WATCH_MASK | (*rel ? IN_DONT_FOLLOW : 0));
+  if (wd < 0) {
+    if (!*rel) {
+      snprintf(reason, rsz, "cannot watch '%s': %s", w->dir, strerror(errno));
+      return -1;
+    }
+    return 0; /* a subfolder that went away, or a symlink: nothing to watch */
+  }
+  if (!*rel)
+    w->root_wd = wd;
+  g_hash_table_replace(w->dirs, GINT_TO_POINTER(wd), g_strdup(rel));
+  DIR *d = opendir(path);
   if (!d)
-    return;
+    return 0;
+  GPtrArray *subs = g_ptr_array_new_with_free_func(g_free);
   struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    touch(w, e->d_name, -1);
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char *name = *rel ? g_strdup_printf("%s/%s", rel, e->d_name) : g_strdup(e->d_name);
+    int is_dir = e->d_type == DT_DIR;
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st;
+      char full[4096];
+      snprintf(full, sizeof full, "%s/%s", w->dir, name);
+      is_dir = lstat(full, &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    if (is_dir && w->recursive && depth + 1 < PP_WATCH_MAX_DEPTH)
+      g_ptr_array_add(subs, name);
+    else {
+      if (!is_dir)
+        touch(w, name, -1);
+      g_free(name);
+    }
+  }
   closedir(d);
+  for (guint i = 0; i < subs->len; i++)
+    add_dir(w, subs->pdata[i], depth + 1, reason, rsz);
+  g_ptr_array_free(subs, TRUE);
+  return 0;
 }
 
-int pp_watch_run(const char *dir, long settle_ms, int stop_fd, pp_emit_fn emit, void *arg,
-                 char *reason, size_t rsz) {
+static int depth_of(const char *rel) {
+  int n = *rel ? 1 : 0;
+  for (; *rel; rel++)
+    n += *rel == '/';
+  return n;
+}
+
+int pp_watch_run(const char *dir, long settle_ms, int recursive, int stop_fd, pp_emit_fn emit,
+                 void *arg, char *reason, size_t rsz) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0) {
     snprintf(reason, rsz, "inotify: %s", strerror(errno));
     return -1;
   }
-  uint32_t mask = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF |
-                  IN_MOVE_SELF | IN_ONLYDIR;
-  if (inotify_add_watch(fd, dir, mask) < 0) {
-    snprintf(reason, rsz, "cannot watch '%s': %s", dir, strerror(errno));
-    close(fd);
-    return -1;
-  }
-  watcher w = {dir, (int64_t)settle_ms * 1000000,
-               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free), emit, arg};
-  scan(&w);
-  int rc = 0, stop = 0;
+  watcher w = {dir,
+               (int64_t)settle_ms * 1000000,
+               recursive,
+               fd,
+               -1,
+               g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free),
+               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free),
+               emit,
+               arg};
+  int rc = add_dir(&w, "", 0, reason, rsz), stop = 0;
   /* Aligned for struct inotify_event. */
   char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-  while (!stop) {
+  while (!stop && rc == 0) {
     int64_t next;
     if ((stop = settle_due(&w, &next)) != 0)
       break;
@@ -195,30 +251,54 @@ int pp_watch_run(const char *dir, long settle_ms, int stop_fd, pp_emit_fn emit, 
       continue;
     for (char *p = buf; p < buf + len && rc == 0;) {
       const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
-      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED)) {
+      p += sizeof *ev + ev->len;
+      const char *rel = g_hash_table_lookup(w.dirs, GINT_TO_POINTER(ev->wd));
+      if (ev->mask & IN_Q_OVERFLOW) {
+        add_dir(&w, "", 0, reason, rsz); /* events were lost: look again */
+        continue;
+      }
+      if (ev->wd == w.root_wd &&
+          (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED))) {
         snprintf(reason, rsz, "the watched folder '%s' was %s", dir,
                  ev->mask & IN_MOVE_SELF ? "moved away"
                  : ev->mask & IN_UNMOUNT ? "unmounted"
                                          : "deleted");
         rc = -1;
-      } else if (ev->mask & IN_Q_OVERFLOW) {
-        scan(&w); /* events were lost: look at everything */
-      } else if (ev->len > 0 && !(ev->mask & IN_ISDIR)) {
+        continue;
+      }
+      if (!rel)
+        continue; /* a subfolder's watch already dropped */
+      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+        /* A subfolder went away (or moved: its files are now elsewhere; if
+         * still under the watched folder, its IN_MOVED_TO brings it back). */
+        if (!(ev->mask & IN_IGNORED))
+          inotify_rm_watch(fd, ev->wd);
+        g_hash_table_remove(w.dirs, GINT_TO_POINTER(ev->wd));
+        continue;
+      }
+      if (ev->len == 0 || ev->name[0] == '.')
+        continue;
+      char *name = *rel ? g_strdup_printf("%s/%s", rel, ev->name) : g_strdup(ev->name);
+      if (ev->mask & IN_ISDIR) {
+        if (w.recursive && (ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
+            depth_of(name) < PP_WATCH_MAX_DEPTH)
+          add_dir(&w, name, depth_of(name), reason, rsz);
+      } else if (ev->mask & IN_MODIFY) {
+        touch(&w, name, 1);
+      } else if (ev->mask & IN_CREATE) {
         /* IN_CREATE alone says nothing of writing (a hard link makes one
          * too); a create by open(2) is followed by IN_CLOSE_WRITE. */
-        if (ev->mask & IN_MODIFY)
-          touch(&w, ev->name, 1);
-        else if (ev->mask & IN_CREATE)
-          touch(&w, ev->name, -1);
-        else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
-          touch(&w, ev->name, 0);
+        touch(&w, name, -1);
+      } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+        touch(&w, name, 0);
       }
-      p += sizeof *ev + ev->len;
+      g_free(name);
     }
     if (rc != 0)
       break;
   }
   g_hash_table_destroy(w.files);
+  g_hash_table_destroy(w.dirs);
   close(fd);
   return rc;
 }

@@ -3,7 +3,12 @@
  * The watch is set up first (inotify), then the photos already in the
  * folder are looked at, so no photo that arrives during start-up is missed.
  * Hidden files and files without an image extension are ignored, as in a
- * folder listing; only the folder itself is watched, not its subfolders.
+ * folder listing.  Subfolders are watched too (each gets its own inotify
+ * watch, and a subfolder made later is watched from then on, its files
+ * looked at), unless --no-recursive; hidden ones and symlinks to folders are
+ * not, nor folders more than PP_WATCH_MAX_DEPTH down.  The inotify limit
+ * on watches (fs.inotify.max_user_watches) bounds how many folders can be
+ * watched; one over it is looked at once but not watched.
  *
  * A file is taken only once it is quiet: its last writer has closed it
  * (IN_CLOSE_WRITE, or it was renamed in: IN_MOVED_TO, which is how careful
@@ -32,9 +37,11 @@
 
 #include "source.h"
 
+#define PP_WATCH_MAX_DEPTH 64
+
 /* Runs until stop_fd becomes readable or emit asks to stop.  Returns 0, or
  * -1 with a reason when the folder cannot be watched or went away. */
-int pp_watch_run(const char *dir, long settle_ms, int stop_fd, pp_emit_fn emit, void *arg,
-                 char *reason, size_t reason_size);
+int pp_watch_run(const char *dir, long settle_ms, int recursive, int stop_fd, pp_emit_fn emit,
+                 void *arg, char *reason, size_t reason_size);
 
 #endif /* PP_WATCH_H */

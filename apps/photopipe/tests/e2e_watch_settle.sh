@@ -2,8 +2,9 @@
 # e2e_watch_settle.sh - a watch that waits: a photo written in several
 # open/write/close steps, and one half-written when the watch starts, are
 # taken only once complete (no failure); a photo overwritten later is redone
-# under its name; a file that failed is retried once it changes; the watched
-# folder being deleted ends the run with a line and exit 1.
+# under its name; a file that failed is retried once it changes; subfolders
+# are watched, one made later too; the watched folder being deleted ends the
+# run with a line and exit 1.
 source "$3/lib.sh" "$@"
 corpus "$T/shots" 4 1200x900
 corpus "$T/other" 4 900x900
@@ -24,6 +25,7 @@ PY
 }
 # Half-written before the watch starts; the writer finishes after.
 head -c 20000 "$T/shots/IMG_0001.jpg" >"$T/inbox/IMG_0001.jpg"
+mkdir -p "$T/inbox/early"
 "$PP" --watch "$T/inbox" --to "$T/album" -s 300x300 --settle 2s --json >"$T/w.json" \
   2>"$T/w.err" &
 pid=$!
@@ -58,6 +60,19 @@ there() { [ -e "$T/album/IMG_0004.jpg" ]; }
 wait_for there || fail "the failed file was not retried after it changed"
 pass "a failed file is retried once it changes"
 
+# Subfolders are watched too: one there from the start, one made later
+# (its photo moved in with it), and a hidden one (ignored).
+cp "$T/shots/IMG_0003.jpg" "$T/inbox/early/IMG_0003.jpg"
+mkdir -p "$T/stage/later/deeper" "$T/inbox/.hidden"
+cp "$T/other/IMG_0001.jpg" "$T/stage/later/deeper/LATE.jpg"
+mv "$T/stage/later" "$T/inbox/later"
+cp "$T/other/IMG_0002.jpg" "$T/inbox/.hidden/HIDDEN.jpg"
+sub() { [ -e "$T/album/IMG_0003.jpg" ] && [ -e "$T/album/LATE.jpg" ]; }
+wait_for sub || fail "photos in subfolders were not taken: $(ls "$T/album")"
+sleep 2.5
+[ ! -e "$T/album/HIDDEN.jpg" ] || fail "a photo in a hidden subfolder was taken"
+pass "subfolders watched, one made later included; hidden ones not"
+
 # The watched folder disappears: the run ends, with a line, exit 1.
 sleep 0.5
 rm -rf "$T/inbox"
@@ -69,7 +84,8 @@ wait $pid || rc=$?
 grep -q "photopipe: the watched folder '$T/inbox' was deleted" "$T/w.err" ||
   fail "no line: $(cat "$T/w.err")"
 adds_up "$T/w.json"
-# IMG_0001, IMG_0002 twice, IMG_0004 twice (failed, then stored).
-[ "$(json_get "$T/w.json" 'j["listed"], j["stored"], j["failed"]')" = "(5, 4, 1)" ] ||
+# IMG_0001, IMG_0002 twice, IMG_0004 twice (failed, then stored), IMG_0003,
+# LATE.
+[ "$(json_get "$T/w.json" 'j["listed"], j["stored"], j["failed"]')" = "(7, 6, 1)" ] ||
   fail "summary: $(cat "$T/w.json")"
 pass "the watched folder deleted: the run ends with a line, exit 1"
