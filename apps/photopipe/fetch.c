@@ -341,3 +341,51 @@ int pp_http_exists(const pp_net *net, const char *url, int *exists,
     *exists = http >= 200 && http < 300;
   return rc;
 }
+
+/* ---- validators: whether a source changed, without downloading it ---- */
+
+/* Appends "key=value;" for response header `name` of the last request. */
+static size_t add_header(CURL *h, const char *name, const char *key, char *buf, size_t size,
+                         size_t n) {
+  struct curl_header *hd;
+  if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK || !hd->value[0])
+    return n;
+  int w = snprintf(buf + n, size - n, "%s=%s;", key, hd->value);
+  return w < 0 || (size_t)w >= size - n ? size : n + (size_t)w;
+}
+
+static void validator_of(CURL *h, char *buf, size_t size) {
+  buf[0] = '\0';
+  size_t n = add_header(h, "ETag", "etag", buf, size, 0);
+  n = add_header(h, "Last-Modified", "modified", buf, size, n);
+  /* A length alone says too little: only with a date or an ETag. */
+  if (n > 0)
+    n = add_header(h, "Content-Length", "length", buf, size, n);
+  if (n >= size)
+    buf[0] = '\0'; /* cut: useless for comparing */
+}
+
+void pp_net_last_validator(char *buf, size_t size) {
+  pthread_once(&g_key_once, make_key);
+  CURL *h = pthread_getspecific(g_handle_key);
+  if (h)
+    validator_of(h, buf, size);
+  else
+    buf[0] = '\0';
+}
+
+int pp_http_validator(const pp_net *net, const char *url, char *buf, size_t size,
+                      char *reason, size_t rsz) {
+  body b = {0};
+  long http = 0;
+  int attempts;
+  buf[0] = '\0';
+  if (perform(net, REQ_HEAD, url, &b, &http, &attempts, reason, rsz) != 0)
+    return -1;
+  if (http != 0 && (http < 200 || http >= 300)) {
+    snprintf(reason, rsz, "HTTP %ld", http);
+    return -1;
+  }
+  pp_net_last_validator(buf, size);
+  return 0;
+}

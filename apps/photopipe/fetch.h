@@ -64,6 +64,18 @@ int pp_http_put(const pp_net *net, const char *url, const void *data,
 int pp_http_exists(const pp_net *net, const char *url, int *exists,
                    char *reason, size_t reason_size);
 
+/* A source's validator: its ETag, Last-Modified and Content-Length headers
+ * as one string ("etag=...;modified=...;length=...;"), empty when the
+ * response had neither an ETag nor a Last-Modified (file:// URLs, some
+ * servers).  Equal validators mean an unchanged source, as for an HTTP
+ * cache.  pp_net_last_validator() describes the calling thread's last
+ * response (call it right after pp_fetch); pp_http_validator() HEADs `url`
+ * and returns 0, or -1 with a reason (a non-2xx answer included). */
+#define PP_VALIDATOR_MAX 256
+void pp_net_last_validator(char *buf, size_t size);
+int pp_http_validator(const pp_net *net, const char *url, char *buf, size_t size,
+                      char *reason, size_t reason_size);
+
 /* Classifies a finished attempt (exposed for tests).  `curl_code` is the
  * CURLcode, `http` the response code (0 for none).  Returns 1 transient,
  * 0 permanent. */

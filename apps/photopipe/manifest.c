@@ -34,6 +34,7 @@ static const char schema[] =
     " source TEXT NOT NULL UNIQUE,"
     " state TEXT NOT NULL CHECK (state IN ('pending', 'stored')),"
     " source_size INTEGER, source_mtime_ns INTEGER, source_sha256 TEXT,"
+    " source_validator TEXT,"
     " output_size INTEGER, output_sha256 TEXT,"
     " settings TEXT,"
     " updated TEXT NOT NULL);"
@@ -255,7 +256,8 @@ static int get_row(pp_manifest *m, const char *source, pp_entry *e, char **name)
   e->source_size = e->source_mtime_ns = e->output_size = -1;
   sqlite3_stmt *st = prep(m,
                           "SELECT name, state, source_size, source_mtime_ns, source_sha256,"
-                          " output_size, output_sha256, settings FROM photos WHERE source = ?");
+                          " output_size, output_sha256, settings, source_validator"
+                          " FROM photos WHERE source = ?");
   if (!st)
     return -1;
   sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
@@ -271,6 +273,7 @@ static int get_row(pp_manifest *m, const char *source, pp_entry *e, char **name)
     e->output_size = col_int(st, 5);
     col_text(st, 6, e->output_sha256, sizeof e->output_sha256);
     col_text(st, 7, e->settings, sizeof e->settings);
+    col_text(st, 8, e->source_validator, sizeof e->source_validator);
     if (name && !(*name = strdup((const char *)sqlite3_column_text(st, 0))))
       found = -1;
   } else if (rc != SQLITE_DONE) {
@@ -419,15 +422,16 @@ static void bind_size(sqlite3_stmt *st, int i, int64_t v) {
 }
 
 int pp_manifest_stored(pp_manifest *m, const char *source, int64_t source_size,
-                       int64_t source_mtime_ns, const char *source_sha256, int64_t output_size,
+                       int64_t source_mtime_ns, const char *source_sha256,
+                       const char *source_validator, int64_t output_size,
                        const char *output_sha256, const char *settings, char *reason,
                        size_t rsz) {
   int rc = -1;
   pthread_mutex_lock(&m->lock);
   sqlite3_stmt *st = prep(m, "UPDATE photos SET state = 'stored', source_size = ?,"
                              " source_mtime_ns = ?, source_sha256 = ?, output_size = ?,"
-                             " output_sha256 = ?, settings = ?, updated = " NOW
-                             " WHERE source = ?");
+                             " output_sha256 = ?, settings = ?, source_validator = ?,"
+                             " updated = " NOW " WHERE source = ?");
   if (st) {
     bind_size(st, 1, source_size);
     bind_size(st, 2, source_mtime_ns);
@@ -435,7 +439,11 @@ int pp_manifest_stored(pp_manifest *m, const char *source, int64_t source_size,
     bind_size(st, 4, output_size);
     sqlite3_bind_text(st, 5, output_sha256, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, settings, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, source, -1, SQLITE_STATIC);
+    if (source_validator && source_validator[0])
+      sqlite3_bind_text(st, 7, source_validator, -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_null(st, 7);
+    sqlite3_bind_text(st, 8, source, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(m->db) == 1)
       rc = 0;
     sqlite3_finalize(st);

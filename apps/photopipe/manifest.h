@@ -8,8 +8,9 @@
  *   source           where it came from (unique): a local file's canonical
  *                    path, or the URL with any user:password@ removed
  *   state            'pending' (named, not yet stored) or 'stored'
- *   source_size, source_mtime_ns, source_sha256
- *                    the source as it was read (mtime: local files only)
+ *   source_size, source_mtime_ns, source_sha256, source_validator
+ *                    the source as it was read (mtime: local files only;
+ *                    validator: a URL's ETag/Last-Modified, fetch.h)
  *   output_size, output_sha256    the bytes stored
  *   settings         what shaped the output (pp_settings_string)
  *   updated          when the row last changed, UTC ("2026-11-30T04:50:00Z")
@@ -62,6 +63,7 @@ typedef struct pp_entry {
   int stored; /* ... in state 'stored' */
   int64_t source_size, source_mtime_ns; /* -1 when unknown */
   char source_sha256[PP_SHA256_HEX];
+  char source_validator[256];
   int64_t output_size;
   char output_sha256[PP_SHA256_HEX];
   char settings[PP_SETTINGS_MAX];
@@ -94,12 +96,14 @@ char *pp_manifest_claim(pp_manifest *m, const char *source, const char *want,
 char *pp_manifest_rename(pp_manifest *m, const char *source, const char *want,
                          unsigned *k, char *reason, size_t reason_size);
 
-/* Records `source` as stored: its size, mtime (-1: none), hashes, settings.
- * Returns 0, or -1 with a reason. */
+/* Records `source` as stored: its size, mtime (-1: none), hash, validator
+ * ("" none), the output's size and hash, the settings.  Returns 0, or -1
+ * with a reason. */
 int pp_manifest_stored(pp_manifest *m, const char *source, int64_t source_size,
                        int64_t source_mtime_ns, const char *source_sha256,
-                       int64_t output_size, const char *output_sha256,
-                       const char *settings, char *reason, size_t reason_size);
+                       const char *source_validator, int64_t output_size,
+                       const char *output_sha256, const char *settings, char *reason,
+                       size_t reason_size);
 
 /* Updates the source's size and mtime after a skip found the same content
  * under a new mtime, so the next run needs no hash.  Returns 0 or -1. */

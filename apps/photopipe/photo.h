@@ -62,8 +62,10 @@ typedef struct pp_photo {
   int prev_stored; /* stored before from this source with these settings */
   int64_t prev_size, prev_mtime_ns; /* the source then (-1: unknown) */
   char prev_sha256[65];
+  char prev_validator[256]; /* a URL's ETag/Last-Modified then (fetch.h) */
   int64_t src_size, src_mtime_ns; /* the source as read now (-1: unknown) */
   char src_sha256[65];
+  char src_validator[256];
 } pp_photo;
 
 /* Marks the photo failed in `stage` with a printf-style one-line reason and

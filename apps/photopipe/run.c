@@ -160,6 +160,7 @@ static int name_photo(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *
   p->prev_size = prev.source_size;
   p->prev_mtime_ns = prev.source_mtime_ns;
   memcpy(p->prev_sha256, prev.source_sha256, sizeof p->prev_sha256);
+  snprintf(p->prev_validator, sizeof p->prev_validator, "%s", prev.source_validator);
   p->src_size = p->src_mtime_ns = -1;
   p->renamed = rc == 1 || strcmp(p->name, name) != 0;
   return 0;
@@ -232,8 +233,10 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
     return CV_ECANCELED;
   /* --skip-existing: the same source, content and settings as a photo the
    * manifest has stored.  A local file whose size and mtime are unchanged
-   * is taken as unchanged without reading it (as make and rsync do); any
-   * other source is read and its SHA-256 compared. */
+   * is taken as unchanged without reading it (as make and rsync do), a URL
+   * whose validator (ETag, Last-Modified, length) is unchanged likewise,
+   * after a HEAD (as an HTTP cache does); any other source is read and its
+   * SHA-256 compared. */
   int same = 0;
   struct stat st;
   if (p->local && stat(p->src, &st) == 0) {
@@ -246,6 +249,11 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
   if (check && p->local && p->src_size >= 0 && p->src_size == p->prev_size &&
       p->src_mtime_ns == p->prev_mtime_ns)
     same = 1;
+  if (check && !p->local && p->prev_validator[0] &&
+      pp_http_validator(&c->net, p->src, p->src_validator, sizeof p->src_validator, reason,
+                        sizeof reason) == 0 &&
+      strcmp(p->src_validator, p->prev_validator) == 0)
+    same = 1; /* a failed HEAD just means: download and compare */
   if (!same) {
     int rc;
     if (p->local) {
@@ -254,6 +262,8 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
       int attempts = 0;
       rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, sizeof reason);
       p->attempts += attempts;
+      if (rc == 0)
+        pp_net_last_validator(p->src_validator, sizeof p->src_validator);
     }
     if (rc != 0)
       return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
@@ -404,7 +414,7 @@ static int upload_fn(cv_stage_ctx *ctx, void *item) {
    * written stays 'pending' under this name, so a rerun redoes the photo
    * under the same name rather than losing or duplicating it. */
   if (pp_manifest_stored(c->manifest, p->key, p->src_size, p->src_mtime_ns, p->src_sha256,
-                         (int64_t)p->out_len, out_sha256, c->settings, reason,
+                         p->src_validator, (int64_t)p->out_len, out_sha256, c->settings, reason,
                          sizeof reason) != 0 &&
       !c->o->quiet)
     fprintf(stderr, "photopipe: warning: %s stored as %s, but %s\n", p->src, p->name, reason);

@@ -2,7 +2,7 @@
 # e2e_nginx.sh - through a real nginx on 127.0.0.1: photos downloaded over
 # HTTP (keep-alive), resized, PUT into a WebDAV album.  Every uploaded file
 # decodes, fits the box, is the right way up, and the count matches; a rerun
-# with --skip-existing stores nothing (the manifest under $XDG_STATE_HOME).
+# with --skip-existing only sends HEADs (the manifest under $XDG_STATE_HOME).
 source "$3/lib.sh" "$@"
 N=16
 corpus "$T/www/photos" $N
@@ -27,29 +27,33 @@ ls "$T/www/photos" | sed "s|^|$base/photos/|" |
 pass "URL list from stdin"
 
 # Rerun with --skip-existing: the album's manifest (kept under
-# $XDG_STATE_HOME for a WebDAV album) knows every photo; each source is read
-# again to compare its content (SHA-256), and one HEAD per photo checks the
-# album still has it; nothing is PUT.
+# $XDG_STATE_HOME for a WebDAV album) knows every photo and each source's
+# validator (ETag, Last-Modified): one HEAD per source finds it unchanged,
+# one HEAD per photo finds the album still has it; nothing is downloaded or
+# PUT.
 heads_before=$(grep -c '"HEAD /album/' "$T/nginx/logs/access.log" || true)
 gets_before=$(grep -c '"GET /photos/' "$T/nginx/logs/access.log" || true)
 (cd "$T/www/photos" && "$PP" --prefix "$base/photos/" IMG_*.jpg --to "$base/album/" \
    -s 800x800 --skip-existing --json >"$T/run2.json") || fail "skip-existing run exited $?"
 [ "$(json_get "$T/run2.json" 'j["skipped"]')" = $N ] || fail "skip: $(cat "$T/run2.json")"
 heads=$(($(grep -c '"HEAD /album/' "$T/nginx/logs/access.log" || true) - heads_before))
+src_heads=$(grep -c '"HEAD /photos/' "$T/nginx/logs/access.log" || true)
 gets=$(($(grep -c '"GET /photos/' "$T/nginx/logs/access.log" || true) - gets_before))
 puts=$(grep -c '"PUT /album/' "$T/nginx/logs/access.log" || true)
-[ "$heads" = $N ] && [ "$gets" = $N ] && [ "$puts" = $((2 * N)) ] ||
-  fail "skip-existing over HTTP: $heads HEADs, $gets GETs, $puts PUTs"
+[ "$heads" = $N ] && [ "$src_heads" = $N ] && [ "$gets" = 0 ] && [ "$puts" = $((2 * N)) ] ||
+  fail "skip-existing over HTTP: $heads album HEADs, $src_heads source HEADs, $gets GETs, $puts PUTs"
 ls "$XDG_STATE_HOME"/photopipe/albums/127.0.0.1_"$NGINX_PORT"_album-*.db >/dev/null ||
   fail "no manifest for the WebDAV album in $XDG_STATE_HOME: $(ls -R "$XDG_STATE_HOME")"
 [ "$("$PP" ls "$base/album/" | grep -c $'\tstored\t')" = $N ] ||
   fail "photopipe ls of the WebDAV album: $("$PP" ls "$base/album/" 2>&1)"
-pass "--skip-existing over WebDAV: manifest, one HEAD per photo, no PUT"
+pass "--skip-existing over WebDAV: manifest, HEADs only, no GET, no PUT"
 
 # A photo edited on the server is redone, under its name; the rest skipped.
 cp "$T/www/photos/IMG_0003.jpg" "$T/www/photos/IMG_0001.jpg"
 (cd "$T/www/photos" && "$PP" --prefix "$base/photos/" IMG_*.jpg --to "$base/album/" \
    -s 800x800 --skip-existing --json >"$T/run2b.json") || fail "edited rerun exited $?"
+gets=$(($(grep -c '"GET /photos/' "$T/nginx/logs/access.log" || true) - gets_before))
+[ "$gets" = 1 ] || fail "edited photo: $gets GETs, want 1 (only the changed one)"
 [ "$(json_get "$T/run2b.json" 'j["stored"], j["skipped"]')" = "(1, $((N - 1)))" ] ||
   fail "edited photo over HTTP: $(cat "$T/run2b.json")"
 [ "$(json_get "$T/run2b.json" '[p["name"] for p in j["photos"] if p["status"]=="done"]')" = \

@@ -79,21 +79,22 @@ int main(void) {
   char h[PP_SHA256_HEX];
   pp_sha256_hex("abc", 3, h);
   CHECK(strcmp(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
-  CHECK_EQ(pp_manifest_stored(m, "/camA/IMG_0001.jpg", 3, 42, h, 10, h, "fit=1x1", reason,
-                              sizeof reason),
+  CHECK_EQ(pp_manifest_stored(m, "/camA/IMG_0001.jpg", 3, 42, h, "etag=\"1\";", 10, h,
+                              "fit=1x1", reason, sizeof reason),
            0);
   pp_entry e;
   char *n = claim(m, "/camA/IMG_0001.jpg", "IMG_0001.jpg", &e);
   CHECK(e.found && e.stored && e.source_size == 3 && e.source_mtime_ns == 42 &&
         e.output_size == 10 && strcmp(e.source_sha256, h) == 0 &&
-        strcmp(e.settings, "fit=1x1") == 0);
+        strcmp(e.settings, "fit=1x1") == 0 && strcmp(e.source_validator, "etag=\"1\";") == 0);
   free(n);
   CHECK_EQ(pp_manifest_touch(m, "/camA/IMG_0001.jpg", 4, 43), 0);
   n = claim(m, "/camA/IMG_0001.jpg", "IMG_0001.jpg", &e);
   CHECK(e.source_size == 4 && e.source_mtime_ns == 43 && e.stored);
   free(n);
   /* Storing a source with no row is an error, not a silent no-op. */
-  CHECK_EQ(pp_manifest_stored(m, "/nowhere.jpg", 1, 1, h, 1, h, "", reason, sizeof reason), -1);
+  CHECK_EQ(pp_manifest_stored(m, "/nowhere.jpg", 1, 1, h, "", 1, h, "", reason, sizeof reason),
+           -1);
 
   /* Rename: from number k on, skipping held names (its own included). */
   unsigned k = 1;
