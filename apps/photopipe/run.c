@@ -122,6 +122,28 @@ static pp_photo *register_photo(pp_run_ctx *c, const char *src, int local) {
   return p;
 }
 
+/* True when `name` ends in `ext`, treating .jpg/.jpeg and .tif/.tiff alike. */
+static int same_ext(const char *name, const char *ext) {
+  const char *dot = strrchr(name, '.');
+  if (!dot)
+    return 0;
+  if (strcasecmp(dot, ext) == 0)
+    return 1;
+  if (strcmp(ext, ".jpg") == 0)
+    return strcasecmp(dot, ".jpeg") == 0;
+  if (strcmp(ext, ".tif") == 0)
+    return strcasecmp(dot, ".tiff") == 0;
+  return 0;
+}
+
+/* True when a and b have the same extension (or neither has one). */
+static int same_ext_as(const char *a, const char *b) {
+  const char *x = strrchr(a, '.'), *y = strrchr(b, '.');
+  if (!x || !y)
+    return !x && !y;
+  return same_ext(a, y);
+}
+
 /* Gives the photo its album name, or fails it in the list stage. */
 static int name_photo(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *raw) {
   char name[PP_NAME_MAX + 1];
@@ -156,6 +178,16 @@ static int name_photo(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *
     return pp_fail(p, PP_STAGE_LIST, "%s", reason);
   p->had_row = prev.found;
   p->fresh = !prev.stored;
+  if (prev.found && !same_ext_as(p->name, name)) {
+    /* The output format changed since (jpeg <-> keep): the name follows. */
+    unsigned k = 1;
+    char *n = pp_manifest_rename(c->manifest, p->key, name, &k, reason, sizeof reason);
+    if (!n)
+      return pp_fail(p, PP_STAGE_LIST, "%s", reason);
+    free(p->name);
+    p->name = n;
+    p->fresh = 1;
+  }
   p->prev_stored = prev.stored && strcmp(prev.settings, c->settings) == 0;
   p->prev_size = prev.source_size;
   p->prev_mtime_ns = prev.source_mtime_ns;
@@ -297,20 +329,6 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
   }
   p->stage = PP_STAGE_DOWNLOAD;
   return cv_emit(ctx, p);
-}
-
-/* True when `name` ends in `ext`, treating .jpg/.jpeg and .tif/.tiff alike. */
-static int same_ext(const char *name, const char *ext) {
-  const char *dot = strrchr(name, '.');
-  if (!dot)
-    return 0;
-  if (strcasecmp(dot, ext) == 0)
-    return 1;
-  if (strcmp(ext, ".jpg") == 0)
-    return strcasecmp(dot, ".jpeg") == 0;
-  if (strcmp(ext, ".tif") == 0)
-    return strcasecmp(dot, ".tiff") == 0;
-  return 0;
 }
 
 static int resize_fn(cv_stage_ctx *ctx, void *item) {
