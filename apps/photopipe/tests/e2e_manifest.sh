@@ -94,3 +94,14 @@ while IFS='|' read -r name hash; do
 done < <(manifest_sql "$C" "SELECT name, output_sha256 FROM photos")
 "$KIT" decode "$C" 256 256 >/dev/null || fail "concurrent album does not decode"
 pass "three concurrent runs on one album: 24 photos, each once"
+
+# The output format changes between runs: the name follows the content.
+mkdir -p "$T/pngs"
+vips copy "$T/c1/IMG_0009.jpg" "$T/pngs/P.png"
+"$PP" "$T/pngs" --to "$T/F" -s 200x200 --quiet || fail "jpeg run"
+"$PP" "$T/pngs" --to "$T/F" -s 200x200 --format keep --skip-existing --quiet || fail "keep run"
+[ "$(manifest_sql "$T/F" "SELECT name FROM photos")" = P.png ] &&
+  [ "$(head -c 8 "$T/F/P.png" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ] &&
+  head -c 3 "$T/F/P.jpg" | od -An -tx1 | grep -q 'ff d8 ff' ||
+  fail "format change: $(ls "$T/F"); $(manifest_sql "$T/F" 'SELECT name FROM photos')"
+pass "a new output format gets a name with its extension"
