@@ -178,8 +178,9 @@ static int name_photo(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *
     return pp_fail(p, PP_STAGE_LIST, "%s", reason);
   p->had_row = prev.found;
   p->fresh = !prev.stored;
-  if (prev.found && !same_ext_as(p->name, name)) {
-    /* The output format changed since (jpeg <-> keep): the name follows. */
+  if (c->o->format == PP_FORMAT_JPEG && prev.found && !same_ext_as(p->name, name)) {
+    /* Stored in another format before (--format keep): the name follows
+     * the JPEG.  (With keep, the resize stage knows the format.) */
     unsigned k = 1;
     char *n = pp_manifest_rename(c->manifest, p->key, name, &k, reason, sizeof reason);
     if (!n)

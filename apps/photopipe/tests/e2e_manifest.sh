@@ -104,4 +104,7 @@ vips copy "$T/c1/IMG_0009.jpg" "$T/pngs/P.png"
   [ "$(head -c 8 "$T/F/P.png" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ] &&
   head -c 3 "$T/F/P.jpg" | od -An -tx1 | grep -q 'ff d8 ff' ||
   fail "format change: $(ls "$T/F"); $(manifest_sql "$T/F" 'SELECT name FROM photos')"
-pass "a new output format gets a name with its extension"
+"$PP" "$T/pngs" --to "$T/F" -s 200x200 --skip-existing --quiet || fail "jpeg again"
+[ "$(manifest_sql "$T/F" "SELECT name, state FROM photos")" = "P.jpg|stored" ] ||
+  fail "back to JPEG: $(manifest_sql "$T/F" 'SELECT name, state FROM photos')"
+pass "a new output format gets a name with its extension (jpeg -> keep -> jpeg)"
