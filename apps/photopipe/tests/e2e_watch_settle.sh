@@ -52,8 +52,11 @@ pass "a photo overwritten later is redone"
 
 # A file that fails is retried when it changes.
 echo "not a photo yet" >"$T/inbox/IMG_0004.jpg"
-failed_once() { grep -q 'IMG_0004.jpg' "$T/w.err"; }
-sleep 3 # settle, then the failure is recorded at the end; look at the album
+# Listed once it settles (its manifest row appears); failing it takes a
+# moment more.  Only then does it change.
+listed() { [ -n "$(manifest_sql "$T/album" "SELECT 1 FROM photos WHERE name='IMG_0004.jpg'")" ]; }
+wait_for listed || fail "the bad file was never taken"
+sleep 2
 [ ! -e "$T/album/IMG_0004.jpg" ] || fail "garbage stored"
 cp "$T/shots/IMG_0004.jpg" "$T/inbox/IMG_0004.jpg"
 there() { [ -e "$T/album/IMG_0004.jpg" ]; }
