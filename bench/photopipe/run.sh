@@ -68,6 +68,8 @@ corpus_mb=$(du -sm "$corpus" | cut -f1)
 
 # ---- servers ----
 run=$(mktemp -d "$work/run.XXXXXX")
+# The WebDAV album's manifest goes with the run, not into ~/.local/state.
+export XDG_STATE_HOME=$run/state
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
