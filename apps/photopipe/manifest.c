@@ -455,15 +455,19 @@ int pp_manifest_stored(pp_manifest *m, const char *source, int64_t source_size,
 }
 
 int pp_manifest_touch(pp_manifest *m, const char *source, int64_t source_size,
-                      int64_t source_mtime_ns) {
+                      int64_t source_mtime_ns, const char *source_validator) {
   int rc = -1;
   pthread_mutex_lock(&m->lock);
-  sqlite3_stmt *st = prep(m, "UPDATE photos SET source_size = ?, source_mtime_ns = ?"
-                             " WHERE source = ?");
+  sqlite3_stmt *st = prep(m, "UPDATE photos SET source_size = ?, source_mtime_ns = ?,"
+                             " source_validator = ? WHERE source = ?");
   if (st) {
     bind_size(st, 1, source_size);
     bind_size(st, 2, source_mtime_ns);
-    sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+    if (source_validator && source_validator[0])
+      sqlite3_bind_text(st, 3, source_validator, -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_null(st, 3);
+    sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
   }

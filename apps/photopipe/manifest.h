@@ -105,10 +105,11 @@ int pp_manifest_stored(pp_manifest *m, const char *source, int64_t source_size,
                        const char *output_sha256, const char *settings, char *reason,
                        size_t reason_size);
 
-/* Updates the source's size and mtime after a skip found the same content
- * under a new mtime, so the next run needs no hash.  Returns 0 or -1. */
+/* Updates the source's size, mtime and validator ("" none) after a skip
+ * found the same content under a new mtime or validator, so the next run
+ * needs no hash.  Returns 0 or -1. */
 int pp_manifest_touch(pp_manifest *m, const char *source, int64_t source_size,
-                      int64_t source_mtime_ns);
+                      int64_t source_mtime_ns, const char *source_validator);
 
 /* Removes the row of `source` if it is still 'pending' (its name was never
  * used), freeing the name.  Returns 0 or -1. */

@@ -258,6 +258,28 @@ static int stage_error(cv_stage_ctx *ctx, pp_photo *p, pp_stage st, const char *
   return cv_stage_fail(ctx, CV_EIO, "%s: %s", p->name, reason);
 }
 
+/* Reads (or downloads) the photo's source into p->data, with its SHA-256
+ * and, for a URL, its size and validator.  Returns 0, or -1 with a reason. */
+static int read_source(pp_run_ctx *c, pp_photo *p, char *reason, size_t rsz) {
+  int rc;
+  if (p->local) {
+    rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, rsz);
+  } else {
+    int attempts = 0;
+    rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, rsz);
+    p->attempts += attempts;
+    if (rc == 0) {
+      pp_net_last_validator(p->src_validator, sizeof p->src_validator);
+      p->src_size = (int64_t)p->len;
+    }
+  }
+  if (rc != 0)
+    return -1;
+  atomic_fetch_add(&c->bytes_in, p->len);
+  pp_sha256_hex(p->data, p->len, p->src_sha256);
+  return 0;
+}
+
 static int download_fn(cv_stage_ctx *ctx, void *item) {
   pp_run_ctx *c = cv_stage_arg(ctx);
   pp_photo *p = item;
@@ -288,25 +310,11 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
       strcmp(p->src_validator, p->prev_validator) == 0)
     same = 1; /* a failed HEAD just means: download and compare */
   if (!same) {
-    int rc;
-    if (p->local) {
-      rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
-    } else {
-      int attempts = 0;
-      rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, sizeof reason);
-      p->attempts += attempts;
-      if (rc == 0)
-        pp_net_last_validator(p->src_validator, sizeof p->src_validator);
-    }
-    if (rc != 0)
+    if (read_source(c, p, reason, sizeof reason) != 0)
       return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
-    atomic_fetch_add(&c->bytes_in, p->len);
-    pp_sha256_hex(p->data, p->len, p->src_sha256);
-    if (!p->local)
-      p->src_size = (int64_t)p->len;
     same = check && strcmp(p->src_sha256, p->prev_sha256) == 0;
-    if (same && p->local)
-      pp_manifest_touch(c->manifest, p->key, p->src_size, p->src_mtime_ns);
+    if (same) /* the same bytes under a new mtime or validator */
+      pp_manifest_touch(c->manifest, p->key, p->src_size, p->src_mtime_ns, p->src_validator);
   }
   if (same) {
     /* ... and only while the album still has it (someone may have deleted
@@ -320,13 +328,8 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
       p->stage = PP_STAGE_DOWNLOAD;
       return CV_OK; /* filtered: not emitted */
     }
-    if (!p->data) {
-      int rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
-      if (rc != 0)
-        return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
-      atomic_fetch_add(&c->bytes_in, p->len);
-      pp_sha256_hex(p->data, p->len, p->src_sha256);
-    }
+    if (!p->data && read_source(c, p, reason, sizeof reason) != 0)
+      return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
   }
   p->stage = PP_STAGE_DOWNLOAD;
   return cv_emit(ctx, p);

@@ -60,6 +60,14 @@ gets=$(($(grep -c '"GET /photos/' "$T/nginx/logs/access.log" || true) - gets_bef
   "['IMG_0001.jpg']" ] || fail "edited photo name: $(cat "$T/run2b.json")"
 pass "--skip-existing over WebDAV redoes an edited photo"
 
+# A photo deleted from the WebDAV album (its source unchanged) is made again.
+rm "$T/www/album/IMG_0002.jpg"
+(cd "$T/www/photos" && "$PP" --prefix "$base/photos/" IMG_*.jpg --to "$base/album/" \
+   -s 800x800 --skip-existing --json >"$T/run2c.json") || fail "rerun after delete exited $?"
+[ "$(json_get "$T/run2c.json" 'j["stored"], j["skipped"]')" = "(1, $((N - 1)))" ] &&
+  [ -s "$T/www/album/IMG_0002.jpg" ] || fail "deleted photo: $(cat "$T/run2c.json")"
+pass "--skip-existing over WebDAV remakes a photo deleted from the album"
+
 # A 404 from nginx is a per-photo error; the rest go on; exit 1.
 set +e
 "$PP" "$base/photos/IMG_0001.jpg" "$base/photos/missing.jpg" --to "$T/album3" -s 200x200 \

@@ -88,9 +88,10 @@ int main(void) {
         e.output_size == 10 && strcmp(e.source_sha256, h) == 0 &&
         strcmp(e.settings, "fit=1x1") == 0 && strcmp(e.source_validator, "etag=\"1\";") == 0);
   free(n);
-  CHECK_EQ(pp_manifest_touch(m, "/camA/IMG_0001.jpg", 4, 43), 0);
+  CHECK_EQ(pp_manifest_touch(m, "/camA/IMG_0001.jpg", 4, 43, "etag=\"2\";"), 0);
   n = claim(m, "/camA/IMG_0001.jpg", "IMG_0001.jpg", &e);
-  CHECK(e.source_size == 4 && e.source_mtime_ns == 43 && e.stored);
+  CHECK(e.source_size == 4 && e.source_mtime_ns == 43 && e.stored &&
+        strcmp(e.source_validator, "etag=\"2\";") == 0);
   free(n);
   /* Storing a source with no row is an error, not a silent no-op. */
   CHECK_EQ(pp_manifest_stored(m, "/nowhere.jpg", 1, 1, h, "", 1, h, "", reason, sizeof reason),
