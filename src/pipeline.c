@@ -867,9 +867,12 @@ static int spawn(cv_pipeline *p, pthread_t *t, void *(*fn)(void *), void *arg,
   pthread_mutex_lock(&p->mu);
   p->threads_running++;
   pthread_mutex_unlock(&p->mu);
-  if (pthread_create(t, NULL, fn, arg) != 0) {
+  int err = pthread_create(t, NULL, fn, arg);
+  if (err != 0) {
     pthread_mutex_lock(&p->mu);
     p->threads_running--;
+    if (!p->spawn_err)
+      p->spawn_err = err;
     pthread_mutex_unlock(&p->mu);
     return CV_ESYS;
   }
@@ -882,7 +885,14 @@ static int start_failed(cv_pipeline *p, int rc, const char *what) {
   pthread_mutex_lock(&p->mu);
   if (p->status == CV_OK)
     p->status = CV_EFAILED;
-  record_error_locked(p, what, rc, cv_strerror(rc));
+  /* Say which system call failed and why: "a system call failed" alone
+   * leaves a user under a ulimit guessing. */
+  char msg[128];
+  if (p->spawn_err)
+    snprintf(msg, sizeof(msg), "cannot create a thread: %s", strerror(p->spawn_err));
+  else
+    snprintf(msg, sizeof(msg), "%s", cv_strerror(rc));
+  record_error_locked(p, what, rc, msg);
   pthread_mutex_unlock(&p->mu);
   cancel_internal(p);
   thread_exit_ref(p);
@@ -1020,11 +1030,16 @@ int cv_pipeline_start(cv_pipeline *p) {
   if (rc == CV_OK && p->source)
     rc = spawn(p, &p->source_thread, source_main, p->source_ctx,
                &p->source_started);
-  if (rc == CV_OK &&
-      pthread_create(&p->monitor_thread, NULL, monitor_main, p) == 0)
+  int merr = rc == CV_OK ? pthread_create(&p->monitor_thread, NULL, monitor_main, p) : 0;
+  if (rc == CV_OK && merr == 0) {
     p->monitor_started = true;
-  else if (rc == CV_OK)
+  } else if (rc == CV_OK) {
+    pthread_mutex_lock(&p->mu);
+    if (!p->spawn_err)
+      p->spawn_err = merr;
+    pthread_mutex_unlock(&p->mu);
     rc = CV_ESYS;
+  }
   if (rc != CV_OK) {
     if (p->source && !p->source_started)
       p->stages[0]->in.t->ops->close(p->stages[0]->in.t);

@@ -163,6 +163,7 @@ struct cv_pipeline {
   unsigned inits_pending;
   bool finished;
   int status; /* CV_OK, CV_ECANCELED, CV_EFAILED */
+  int spawn_err; /* pthread_create's error when start could not make a thread */
   int64_t start_ns, end_ns;
 
   /* The first error (any policy), under mu. */
