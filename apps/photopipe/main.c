@@ -1,5 +1,6 @@
 /* main.c - photopipe: download -> resize -> upload, one pool of workers per
  * stage, bounded queues in between.  See docs/photopipe.md. */
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,12 +12,26 @@
 #include "resize.h"
 #include "run.h"
 
+/* The summary, --json, --help: when standard output could not take them (a
+ * full disk, /dev/full, a closed pipe) the user got nothing, and the exit
+ * status must say so.  Returns the exit code to use. */
+static int check_stdout(int rc) {
+  errno = 0;
+  int flushed = fflush(stdout) == 0;
+  int err = errno;
+  if (flushed && !ferror(stdout))
+    return rc;
+  fprintf(stderr, "photopipe: cannot write to standard output%s%s\n", err ? ": " : "",
+          err ? strerror(err) : "");
+  return rc ? rc : 1;
+}
+
 int main(int argc, char **argv) {
   pp_options o;
   pp_options_defaults(&o, pp_cpu_count());
   int rc = pp_options_parse(&o, argc, argv);
   if (rc == 3)
-    return 0;
+    return check_stdout(0);
   if (rc != 0)
     return 2;
 
@@ -56,5 +71,5 @@ int main(int argc, char **argv) {
   }
   pp_net_global_cleanup();
   pp_vips_shutdown();
-  return rc;
+  return check_stdout(rc);
 }

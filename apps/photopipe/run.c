@@ -12,16 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conveyor.h"
 #include "corpus.h"
+#include "fdlimit.h"
 #include "fetch.h"
 #include "names.h"
 #include "photo.h"
 #include "report.h"
 #include "resize.h"
+#include "safetext.h"
 #include "source.h"
 #include "upload.h"
 #include "watch.h"
@@ -161,6 +164,10 @@ static int on_listed(void *arg, pp_src_kind kind, const char *src, const char *r
   pp_photo *p = register_photo(f->c, src, kind == PP_SRC_FILE);
   if (!p)
     return 1;
+  if (kind == PP_SRC_REFUSED) {
+    pp_fail(p, PP_STAGE_LIST, "%s", raw);
+    return 0;
+  }
   if (name_photo(f->c, p, kind, raw) != 0 || !f->feeding)
     return 0;
   if (cv_emit(f->ctx, p) == CV_ECANCELED)
@@ -196,7 +203,8 @@ static int stage_error(cv_stage_ctx *ctx, pp_photo *p, pp_stage st, const char *
     return CV_ECANCELED;
   }
   pp_fail(p, st, "%s", reason);
-  return cv_stage_fail(ctx, CV_EIO, "%s: %s", p->name, reason);
+  pp_shown_buf a, b;
+  return cv_stage_fail(ctx, CV_EIO, "%s: %s", pp_shown(&a, p->name), pp_shown(&b, reason));
 }
 
 static int download_fn(cv_stage_ctx *ctx, void *item) {
@@ -217,7 +225,14 @@ static int download_fn(cv_stage_ctx *ctx, void *item) {
   }
   int rc;
   if (p->local) {
-    rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
+    /* Out of descriptors or memory (EMFILE under a low ulimit -n, with the
+     * uploads' connections open) is "not now": back off and try again. */
+    for (int retry = 0;; retry++) {
+      rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, sizeof reason);
+      if (rc == 0 || !pp_errno_transient(errno) || retry >= c->o->retries ||
+          pp_backoff_sleep(&c->net, retry + 1) != 0)
+        break;
+    }
   } else {
     int attempts = 0;
     rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, sizeof reason);
@@ -281,6 +296,7 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
   p->in_h = r.in_h;
   p->out_w = r.out_w;
   p->out_h = r.out_h;
+  p->warning = r.warning;
   p->stage = PP_STAGE_RESIZE;
   return cv_emit(ctx, p);
 }
@@ -342,17 +358,49 @@ static void on_progress(cv_pipeline *p, const cv_pipeline_summary *s, void *arg)
 
 /* ---- the run ---- */
 
+/* Why the pipeline did not start (a thread that could not be created under
+ * a low ulimit -v or -u, say): the pipeline's own message, or the code. */
+static void report_start_error(cv_pipeline *pl, int rc) {
+  cv_pipeline_summary sum;
+  const char *msg = NULL;
+  if (cv_pipeline_summary_get(pl, &sum) == CV_OK && sum.error_message && *sum.error_message &&
+      strcmp(sum.error_message, cv_strerror(rc)) != 0)
+    msg = sum.error_message;
+  fprintf(stderr, "photopipe: cannot start the pipeline: %s%s%s\n", cv_strerror(rc),
+          msg ? ": " : "", msg ? msg : "");
+}
+
+/* --watch DIR must be a folder before anything is created for the run. */
+static int check_watch_dir(const char *dir) {
+  struct stat st;
+  pp_shown_buf shown;
+  if (stat(dir, &st) != 0) {
+    fprintf(stderr, "photopipe: cannot watch '%s': %s\n", pp_shown(&shown, dir),
+            strerror(errno));
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "photopipe: cannot watch '%s': not a directory\n", pp_shown(&shown, dir));
+    return -1;
+  }
+  return 0;
+}
+
 static void describe(const pp_options *o) {
   if (o->quiet || o->json)
     return;
+  pp_shown_buf album;
   fprintf(stderr, "photopipe: fit %dx%d, %s, workers %d/%d/%d, queues %d/%d/%d -> %s\n",
           o->width, o->height,
           o->format == PP_FORMAT_JPEG ? "JPEG" : "keep format",
           o->workers[0], o->workers[1], o->workers[2], o->capacity[0], o->capacity[1],
-          o->capacity[2], o->album);
+          o->capacity[2], pp_shown(&album, o->album));
 }
 
-int pp_run(const pp_options *o) {
+int pp_run(const pp_options *asked) {
+  pp_options fitted = *asked;
+  pp_fit_fd_limit(&fitted, asked->quiet);
+  const pp_options *o = &fitted;
   pp_run_ctx *c = calloc(1, sizeof *c);
   if (!c) {
     fprintf(stderr, "photopipe: out of memory\n");
@@ -361,6 +409,8 @@ int pp_run(const pp_options *o) {
   int exit_code = 1;
   c->o = o;
   c->net = (pp_net){.timeout_ms = o->timeout_ms,
+                    .min_speed = o->min_speed,
+                    .protocols = o->protocols,
                     .connect_timeout_ms = o->connect_timeout_ms,
                     .retries = o->retries,
                     .backoff_ms = o->backoff_ms,
@@ -373,12 +423,17 @@ int pp_run(const pp_options *o) {
                               .strip = o->strip,
                               .enlarge = o->enlarge,
                               .keep_format = o->format == PP_FORMAT_KEEP,
+                              .keep_profile = o->keep_profile,
                               .max_pixels = o->max_pixels};
   pthread_mutex_init(&c->lock, NULL);
   c->stop_pipe[0] = c->stop_pipe[1] = -1;
   c->show_progress = o->progress == 1 || (o->progress == -1 && !o->quiet && !o->json &&
                                           isatty(2));
   char reason[PP_REASON_MAX];
+  if (o->watch_dir && check_watch_dir(o->watch_dir) != 0) {
+    exit_code = 2;
+    goto done;
+  }
   if (pipe(c->stop_pipe) != 0) {
     fprintf(stderr, "photopipe: pipe: %s\n", strerror(errno));
     goto done;
@@ -389,7 +444,8 @@ int pp_run(const pp_options *o) {
     goto done;
   }
   if (!(c->album = pp_album_open(o->album, &c->net, reason, sizeof reason))) {
-    fprintf(stderr, "photopipe: %s\n", reason);
+    pp_shown_buf why;
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&why, reason));
     goto done;
   }
 
@@ -435,6 +491,8 @@ int pp_run(const pp_options *o) {
   rc = cv_pipeline_start(c->pl);
   if (rc == CV_OK)
     rc = cv_pipeline_wait(c->pl, CV_FOREVER);
+  else
+    report_start_error(c->pl, rc);
 
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
@@ -456,8 +514,10 @@ int pp_run(const pp_options *o) {
   t.interrupt = sig >= 2 ? 2 : sig;
 
   pp_report_failures(stderr, c->photos, c->nphotos);
-  if (c->source_rc < 0)
-    fprintf(stderr, "photopipe: %s\n", c->source_reason);
+  if (c->source_rc < 0) {
+    pp_shown_buf why;
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&why, c->source_reason));
+  }
   if (o->json)
     pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos);
   else if (!o->quiet)
