@@ -158,6 +158,8 @@ struct cv_pipeline {
   atomic_bool ready;     /* queues exist; put/get allowed */
   atomic_bool cancelled; /* cancel requested: the workers' fast check */
   atomic_int async_cancel; /* set by cv_pipeline_cancel_async */
+  atomic_bool closing;     /* destroy has begun: async cancels are refused */
+  atomic_int async_users;  /* cv_pipeline_cancel_async calls in progress */
   int wake_fd[2];          /* the monitor sleeps on [0] */
   unsigned threads_running; /* workers + source + sink, + 1 during start */
   unsigned inits_pending;
