@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,9 +56,13 @@ typedef struct pp_run_ctx {
 
 /* ---- signals ---- */
 
-static pp_run_ctx *volatile g_ctx;
+static _Atomic(pp_run_ctx *) g_ctx;
 static atomic_int g_sigints;
 static atomic_int g_stop;
+/* Handlers running now.  A handler counts itself before it reads g_ctx; the
+ * run clears g_ctx and waits for this to drop to zero before it destroys
+ * the pipeline, so no handler on another thread can still be using it. */
+static atomic_int g_in_handler;
 
 static void say(const char *msg) {
   ssize_t r = write(2, msg, strlen(msg));
@@ -67,8 +72,9 @@ static void say(const char *msg) {
 static void on_sigint(int sig) {
   (void)sig;
   int saved = errno;
+  atomic_fetch_add(&g_in_handler, 1);
   int n = atomic_fetch_add(&g_sigints, 1) + 1;
-  pp_run_ctx *c = g_ctx;
+  pp_run_ctx *c = atomic_load(&g_ctx);
   if (n == 1) {
     atomic_store(&g_stop, 1);
     if (c) {
@@ -85,6 +91,7 @@ static void on_sigint(int sig) {
     pp_album_emergency_cleanup();
     _exit(130);
   }
+  atomic_fetch_sub(&g_in_handler, 1);
   errno = saved;
 }
 
@@ -481,7 +488,7 @@ int pp_run(const pp_options *asked) {
   }
 
   describe(o);
-  g_ctx = c;
+  atomic_store(&g_ctx, c);
   struct sigaction sa = {0}, old_int, old_term;
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
@@ -496,7 +503,9 @@ int pp_run(const pp_options *asked) {
 
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
-  g_ctx = NULL;
+  atomic_store(&g_ctx, NULL);
+  while (atomic_load(&g_in_handler) != 0)
+    sched_yield();
 
   cv_pipeline_summary sum;
   cv_pipeline_summary_get(c->pl, &sum);
