@@ -21,7 +21,7 @@
 static atomic_int destroyed;      /* items given to the destroy callback */
 static atomic_int canceller_done; /* the canceller saw CV_ESHUTDOWN and left */
 static atomic_int inside_rc;      /* a cancel_async from inside destroy */
-static cv_pipeline *volatile current;
+static _Atomic(cv_pipeline *) current;
 
 static void *canceller(void *arg) {
   cv_pipeline *p = arg;
@@ -39,7 +39,7 @@ static void on_destroy(void *item, void *arg) {
   (void)arg;
   CHECK((intptr_t)item >= 1 && (intptr_t)item <= ITEMS);
   if (atomic_fetch_add(&destroyed, 1) == 0) {
-    atomic_store(&inside_rc, cv_pipeline_cancel_async(current));
+    atomic_store(&inside_rc, cv_pipeline_cancel_async(atomic_load(&current)));
     int64_t deadline = test_now_ns() + CV_SEC(30);
     while (!atomic_load(&canceller_done)) {
       if (test_now_ns() > deadline) {
@@ -70,7 +70,7 @@ int main(void) {
       CHECK_OK(cv_pipeline_put(p, (void *)i, CV_FOREVER));
     CHECK_OK(cv_pipeline_close_input(p));
     CHECK_OK(cv_pipeline_wait(p, CV_FOREVER)); /* the items wait in the output */
-    current = p;
+    atomic_store(&current, p);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, canceller, p) == 0);
     if (r % 2)
