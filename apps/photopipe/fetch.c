@@ -366,6 +366,10 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
     ++*attempts;
     *http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, http);
+    /* A resumed request answered 200 without a body byte: what we had is
+     * not the photo any more. */
+    if (b->resume_at > 0 && b->first_write && *http != 206)
+      b->len = 0;
     if (cc == CURLE_OK && (*http == 0 || (*http >= 200 && *http < 300) ||
                            (kind == REQ_HEAD && (*http == 404 || *http == 410)))) {
       rc = 0;
@@ -391,7 +395,7 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
      * the server: "not now", whatever libcurl calls it. */
     long os_errno = 0;
     if (cc != CURLE_OK && curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
-        pp_errno_transient((int)os_errno))
+        (os_errno == EMFILE || os_errno == ENFILE || os_errno == ENOMEM))
       transient = 1;
     /* Only a cut-off body of a good response is worth resuming. */
     if (kind == REQ_GET && !(cc != CURLE_OK && (*http == 200 || *http == 206)))
