@@ -531,7 +531,7 @@ int pp_run(const pp_options *asked) {
     pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos);
   else if (!o->quiet)
     pp_report_text(stdout, o, c->pl, &t);
-  fflush(stdout);
+  /* stdout is flushed (and its errors reported) once, by main(). */
 
   /* The pipeline's own books must balance too. */
   if (!cv_pipeline_summary_balanced(&sum))

@@ -64,7 +64,7 @@ for args in "--json" "" "--help"; do
   fi
   rc=$?
   set -e
-  [ $rc = 1 ] && grep -q 'cannot write to standard output' "$T/full.err" ||
+  [ $rc = 1 ] && grep -q 'cannot write to standard output: No space left on device' "$T/full.err" ||
     fail "/dev/full ${args:-text}: exit $rc $(cat "$T/full.err")"
 done
 pass "stdout at /dev/full: exit 1 with a message"
