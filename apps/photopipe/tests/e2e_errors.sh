@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e_errors.sh - each photo's error is its own: many broken PNGs and JPEGs
 # resized at once never get each other's libvips text, never an empty one,
-# and no line repeats itself.  A JPEG missing only its end marker is stored
+# and no line repeats itself; text a HEIC photo leaves behind does not reach
+# the next photo's reason.  A JPEG missing only its end marker is stored
 # with a warning; one cut short still fails.  --format keep keeps a GIF
 # animated.
 source "$3/lib.sh" "$@"
@@ -39,6 +40,23 @@ while IFS= read -r line; do
     fail "repeated text: $line"
 done <"$T/reasons"
 pass "20 broken photos at once: each with its own libvips text, none repeated"
+
+# Text a successful resize leaves behind (libheif's "bad seek") does not
+# become the next photo's reason: a cut JPEG after a HEIC photo, one worker
+# each, gets the reason it gets alone.
+if vips copy "$T/c/IMG_0001.jpg" "$T/photo.heic" 2>/dev/null; then
+  head -c 3000 "$T/c/IMG_0002.jpg" >"$T/cut.jpg"
+  set +e
+  "$PP" "$T/cut.jpg" --to "$T/alone" --quiet 2>"$T/alone.err"
+  "$PP" "$T/photo.heic" "$T/cut.jpg" -w 1,1,1 --to "$T/after" --quiet 2>"$T/after.err"
+  set -e
+  [ -f "$T/after/photo.jpg" ] || fail "the HEIC photo was not stored: $(cat "$T/after.err")"
+  [ "$(grep FAILED "$T/after.err")" = "$(grep FAILED "$T/alone.err")" ] && [ -s "$T/alone.err" ] ||
+    fail "reason after a HEIC photo: $(cat "$T/after.err"), alone: $(cat "$T/alone.err")"
+  pass "no text left over from the photo before: $(cat "$T/after.err")"
+else
+  echo "skip: libvips cannot write HEIC here"
+fi
 
 # The end marker alone missing: stored, with a warning naming the photo.
 mkdir -p "$T/eoi"
