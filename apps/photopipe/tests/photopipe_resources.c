@@ -42,7 +42,8 @@ int main(void) {
   FILE *f = fopen(photo, "w");
   CHECK(f && fputs("bytes", f) >= 0 && fclose(f) == 0);
 
-  pp_net net = {.retries = 20, .backoff_ms = 20, .backoff_max_ms = 40};
+  /* Up to 100 retries of 25-50 ms: seconds of patience, whatever the load. */
+  pp_net net = {.retries = 100, .backoff_ms = 50, .backoff_max_ms = 50};
   char reason[256];
   pp_album *a = pp_album_open(dir, &net, reason, sizeof reason);
   CHECK(a);
