@@ -131,6 +131,7 @@ static void replace(VipsImage **img, VipsImage *t) {
 typedef struct decoded {
   const char *loader; /* libvips loader class name */
   int cmyk;           /* the source is CMYK */
+  int grey;           /* the source is grey (1 band, or 2 with alpha) */
   int frames;         /* frames of an animation to keep (1: a still) */
 } decoded;
 
@@ -149,8 +150,9 @@ static int encode(const pp_resize_opts *o, const unsigned char *in, size_t len,
    * frame of an animation. */
   char load_opts[64];
   snprintf(load_opts, sizeof load_opts, "fail_on=%s%s", fail_on, d->frames > 1 ? ",n=-1" : "");
-  /* A CMYK profile cannot describe the RGB pixels of a JPEG we write. */
-  int to_srgb = !o->keep_profile || (d->cmyk && jpeg);
+  /* A CMYK profile cannot describe the RGB pixels of a JPEG we write.  Grey
+   * stays grey: sRGB would only triple it. */
+  int to_srgb = (!o->keep_profile && !d->grey) || (d->cmyk && jpeg);
   VipsImage *img = NULL;
   if (vips_thumbnail_buffer((void *)in, len, &img, o->width, "height", o->height, "size",
                             o->enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN, "option_string",
@@ -263,6 +265,7 @@ static int resize_once(const pp_resize_opts *o, const unsigned char *in, size_t 
   out->in_w = vips_image_get_width(hdr);
   out->in_h = vips_image_get_height(hdr);
   d.cmyk = vips_image_guess_interpretation(hdr) == VIPS_INTERPRETATION_CMYK;
+  d.grey = vips_image_get_bands(hdr) <= 2;
   int pages = vips_image_get_n_pages(hdr);
   g_object_unref(hdr);
   d.frames = 1;

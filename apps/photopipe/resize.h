@@ -16,7 +16,7 @@
  * Adobe RGB from a camera, a CMYK press profile) is used to convert the
  * pixels, exactly as `vipsthumbnail --export-profile srgb` does; an image
  * without a profile is taken as sRGB (CMYK as libvips' default CMYK
- * profile).  keep_profile instead keeps the pixels in the source's colour
+ * profile).  Grey photos stay grey.  keep_profile instead keeps the pixels in the source's colour
  * space and its profile in the file, even with strip (a profile is not
  * private data, and without it the colours are wrong); CMYK is converted all
  * the same when the output is JPEG, which photopipe writes as RGB.

@@ -20,7 +20,12 @@ mkdir -p "$T/bad"
 "$KIT" bad "$T/bad" || fail "cannot write the CMYK photo"
 cp "$T/bad/cmyk.jpg" "$T/src/cmyk.jpg"
 
+# A grey photo (it must stay one band: sRGB would only triple it).
+vips colourspace "$T/red_srgb.v" "$T/grey.v" b-w
+vips copy "$T/grey.v" "$T/src/grey.jpg"
+
 "$PP" "$T/src" --to "$T/album" -s 200x200 --quiet || fail "run exited $?"
+[ "$(vipsheader -f bands "$T/album/grey.jpg")" = 1 ] || fail "grey.jpg: $(vipsheader "$T/album/grey.jpg")"
 
 # pixel FILE X Y: "R G B"
 pixel() { vips getpoint "$1" "$2" "$3" | awk '{printf "%d %d %d", $1, $2, $3}'; }
