@@ -146,22 +146,20 @@ static int one(const pp_options *o, const char *s, int from_list, pp_emit_fn emi
                   : from_list  ? PP_PROTO_LIST_DEFAULT
                                : PP_PROTO_ARGS_DEFAULT;
   int stop = 0;
-  /* --prefix is typed by the user: it is judged as an argument. */
-  if (o->prefix && !allowed(o->prefix, o->protocols ? o->protocols : PP_PROTO_ARGS_DEFAULT, 0,
-                            emit, arg, &stop))
-    return stop;
-  if (!o->prefix && !allowed(s, mask, from_list, emit, arg, &stop))
-    return stop;
   if (o->prefix) {
     char *url = prefixed_url(o->prefix, s);
     if (!url) {
       snprintf(reason, rsz, "out of memory");
       return -1;
     }
-    int stop = emit(arg, PP_SRC_PREFIXED, url, s);
+    /* --prefix is typed by the user: the URL is judged as an argument. */
+    if (allowed(url, o->protocols ? o->protocols : PP_PROTO_ARGS_DEFAULT, 0, emit, arg, &stop))
+      stop = emit(arg, PP_SRC_PREFIXED, url, s) ? 1 : 0;
     free(url);
-    return stop ? 1 : 0;
+    return stop;
   }
+  if (!allowed(s, mask, from_list, emit, arg, &stop))
+    return stop;
   if (is_url(s))
     return emit(arg, PP_SRC_URL, s, NULL) ? 1 : 0;
   struct stat st;
