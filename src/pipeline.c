@@ -46,6 +46,13 @@
  * (function already running) or dropped (not yet started).
  * cv_pipeline_cancel_async only stores an atomic flag and writes a byte to
  * the monitor's pipe (both async-signal-safe); the monitor then cancels.
+ * A signal handler may still be inside it on another thread while destroy
+ * runs: it counts itself in async_users before it looks at `closing`, and
+ * destroy sets `closing` first and waits for async_users to drain before it
+ * closes the pipe (sequentially consistent atomics: either the call sees
+ * `closing` and writes nothing, or destroy sees it counted and waits).  The
+ * write end is closed before the read end, so even a write that got past
+ * this could never meet a pipe without a reader (EPIPE, SIGPIPE).
  *
  * Ordered stages.  Items are numbered as they are taken: take_mu makes
  * "get from the queue + take numbers" atomic among the stage's workers.  A
@@ -71,6 +78,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -717,6 +725,8 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   atomic_init(&p->ready, false);
   atomic_init(&p->cancelled, false);
   atomic_init(&p->async_cancel, 0);
+  atomic_init(&p->closing, false);
+  atomic_init(&p->async_users, 0);
 
   int rc = CV_ESYS;
   if (pthread_mutex_init(&p->mu, NULL) != 0)
@@ -867,9 +877,12 @@ static int spawn(cv_pipeline *p, pthread_t *t, void *(*fn)(void *), void *arg,
   pthread_mutex_lock(&p->mu);
   p->threads_running++;
   pthread_mutex_unlock(&p->mu);
-  if (pthread_create(t, NULL, fn, arg) != 0) {
+  int err = pthread_create(t, NULL, fn, arg);
+  if (err != 0) {
     pthread_mutex_lock(&p->mu);
     p->threads_running--;
+    if (!p->spawn_err)
+      p->spawn_err = err;
     pthread_mutex_unlock(&p->mu);
     return CV_ESYS;
   }
@@ -882,7 +895,14 @@ static int start_failed(cv_pipeline *p, int rc, const char *what) {
   pthread_mutex_lock(&p->mu);
   if (p->status == CV_OK)
     p->status = CV_EFAILED;
-  record_error_locked(p, what, rc, cv_strerror(rc));
+  /* Say which system call failed and why: "a system call failed" alone
+   * leaves a user under a ulimit guessing. */
+  char msg[128];
+  if (p->spawn_err)
+    snprintf(msg, sizeof(msg), "cannot create a thread: %s", strerror(p->spawn_err));
+  else
+    snprintf(msg, sizeof(msg), "%s", cv_strerror(rc));
+  record_error_locked(p, what, rc, msg);
   pthread_mutex_unlock(&p->mu);
   cancel_internal(p);
   thread_exit_ref(p);
@@ -1020,11 +1040,16 @@ int cv_pipeline_start(cv_pipeline *p) {
   if (rc == CV_OK && p->source)
     rc = spawn(p, &p->source_thread, source_main, p->source_ctx,
                &p->source_started);
-  if (rc == CV_OK &&
-      pthread_create(&p->monitor_thread, NULL, monitor_main, p) == 0)
+  int merr = rc == CV_OK ? pthread_create(&p->monitor_thread, NULL, monitor_main, p) : 0;
+  if (rc == CV_OK && merr == 0) {
     p->monitor_started = true;
-  else if (rc == CV_OK)
+  } else if (rc == CV_OK) {
+    pthread_mutex_lock(&p->mu);
+    if (!p->spawn_err)
+      p->spawn_err = merr;
+    pthread_mutex_unlock(&p->mu);
     rc = CV_ESYS;
+  }
   if (rc != CV_OK) {
     if (p->source && !p->source_started)
       p->stages[0]->in.t->ops->close(p->stages[0]->in.t);
@@ -1162,18 +1187,26 @@ int cv_pipeline_cancel_async(cv_pipeline *p) {
   if (!p)
     return CV_EINVAL;
   int saved = errno;
-  atomic_store(&p->async_cancel, 1);
-  char c = 'c';
-  if (write(p->wake_fd[1], &c, 1) < 0) {
-    /* Pipe full: the monitor has a wake-up pending already. */
+  int rc = CV_OK;
+  atomic_fetch_add(&p->async_users, 1);
+  if (atomic_load(&p->closing)) {
+    rc = CV_ESHUTDOWN; /* destroy cancels anyway; the pipe is going */
+  } else {
+    atomic_store(&p->async_cancel, 1);
+    char c = 'c';
+    if (write(p->wake_fd[1], &c, 1) < 0) {
+      /* Pipe full: the monitor has a wake-up pending already. */
+    }
   }
+  atomic_fetch_sub(&p->async_users, 1);
   errno = saved;
-  return CV_OK;
+  return rc;
 }
 
 int cv_pipeline_destroy(cv_pipeline *p) {
   if (!p)
     return CV_EINVAL;
+  atomic_store(&p->closing, true);
   pthread_mutex_lock(&p->mu);
   bool started = p->start_called;
   pthread_mutex_unlock(&p->mu);
@@ -1197,8 +1230,12 @@ int cv_pipeline_destroy(cv_pipeline *p) {
     free(p->source_ctx->buf);
     free(p->source_ctx);
   }
-  close(p->wake_fd[0]);
+  /* An async cancel that began before `closing` was set may still be
+   * writing: it is quick (one non-blocking write). */
+  while (atomic_load(&p->async_users) != 0)
+    sched_yield();
   close(p->wake_fd[1]);
+  close(p->wake_fd[0]);
   pthread_cond_destroy(&p->cond);
   pthread_mutex_destroy(&p->join_mu);
   pthread_mutex_destroy(&p->mu);

@@ -158,11 +158,14 @@ struct cv_pipeline {
   atomic_bool ready;     /* queues exist; put/get allowed */
   atomic_bool cancelled; /* cancel requested: the workers' fast check */
   atomic_int async_cancel; /* set by cv_pipeline_cancel_async */
+  atomic_bool closing;     /* destroy has begun: async cancels are refused */
+  atomic_int async_users;  /* cv_pipeline_cancel_async calls in progress */
   int wake_fd[2];          /* the monitor sleeps on [0] */
   unsigned threads_running; /* workers + source + sink, + 1 during start */
   unsigned inits_pending;
   bool finished;
   int status; /* CV_OK, CV_ECANCELED, CV_EFAILED */
+  int spawn_err; /* pthread_create's error when start could not make a thread */
   int64_t start_ns, end_ns;
 
   /* The first error (any policy), under mu. */

@@ -204,7 +204,9 @@ const char *cv_pipeline_bottleneck(const cv_pipeline *p, size_t *index) {
   for (size_t i = 0; i < p->nstages; i++) {
     raw_stage r;
     raw_fill(p, i, &r);
-    if (r.pub.busy_ns <= 0)
+    /* A stage that took no item did no work, whatever its clock says (a
+     * worker's first wait is timed from its start). */
+    if (r.pub.busy_ns <= 0 || r.pub.taken == 0)
       continue;
     double share = busy_share(&r.pub);
     if (share > best_share + 1e-9 ||

@@ -97,7 +97,33 @@ static bool contains(const char *hay, const char *needle) {
   return strstr(hay, needle) != NULL;
 }
 
+/* A run that carried nothing has no bottleneck (it used to name whichever
+ * stage's idle workers had been timed as busy for a moment). */
+static void empty_run_has_no_bottleneck(void) {
+  cv_pipeline *p;
+  CHECK_OK(cv_pipeline_create(&p, &(cv_pipeline_options){.name = "empty"}));
+  for (int i = 0; i < 3; i++)
+    CHECK_OK(cv_pipeline_add_stage(p, &(cv_stage_options){
+        .name = "s", .fn = pass, .workers = 2, .capacity = 4}));
+  CHECK_OK(cv_pipeline_start(p));
+  CHECK_OK(cv_pipeline_close_input(p));
+  void *item;
+  CHECK_RC(cv_pipeline_get(p, &item, CV_FOREVER), CV_ECLOSED);
+  CHECK_OK(cv_pipeline_wait(p, CV_FOREVER));
+  CHECK(cv_pipeline_bottleneck(p, NULL) == NULL);
+  size_t need = 0;
+  char small[1];
+  cv_pipeline_stats_json(p, small, sizeof small, &need);
+  char *json = malloc(need + 1);
+  CHECK(json);
+  CHECK_OK(cv_pipeline_stats_json(p, json, need + 1, NULL));
+  CHECK(contains(json, "\"bottleneck\":null"));
+  free(json);
+  CHECK_OK(cv_pipeline_destroy(p));
+}
+
 int main(void) {
+  empty_run_has_no_bottleneck();
   /* 4 slow workers x 1 ms: n items take at least n/4 ms. */
   long n = pl_size("PIPELINE_STATS_ITEMS", 800, 200);
   char nbuf[32];

@@ -11,6 +11,7 @@
 #include <vips/vips.h>
 
 #include "conveyor.h"
+#include "safetext.h"
 #include "upload.h"
 
 int pp_corpus_orientation(int i) {
@@ -157,7 +158,9 @@ static void gen_finish(void *arg, unsigned worker, void *state) {
 
 int pp_corpus_write(const char *dir, int count, int w, int h, uint64_t seed, int quiet) {
   if (pp_mkdir_p(dir) != 0) {
-    fprintf(stderr, "photopipe: cannot create '%s': %s\n", dir, strerror(errno));
+    pp_shown_buf shown;
+    fprintf(stderr, "photopipe: cannot create '%s': %s\n", pp_shown(&shown, dir),
+            strerror(errno));
     return -1;
   }
   /* One photo per core at a time, through a one-stage pipeline. */

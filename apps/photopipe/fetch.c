@@ -3,12 +3,17 @@
 #include "fetch.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include "protocols.h"
 
 static atomic_int g_canceled;
 static pthread_key_t g_handle_key;
@@ -82,6 +87,17 @@ long pp_backoff_ms(const pp_net *net, int retry, double r) {
 }
 
 /* Sleeps `ms` in short slices, returning early (-1) once canceled. */
+static int sleep_cancelable(long ms);
+
+int pp_backoff_sleep(const pp_net *net, int retry) {
+  return sleep_cancelable(pp_backoff_ms(net, retry, rand_unit()));
+}
+
+int pp_errno_transient(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOMEM || err == EAGAIN || err == EINTR ||
+         err == ENOBUFS;
+}
+
 static int sleep_cancelable(long ms) {
   while (ms > 0) {
     if (atomic_load(&g_canceled))
@@ -109,6 +125,7 @@ int pp_net_is_transient(int curl_code, long http) {
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
+  case CURLE_OUT_OF_MEMORY: /* short of memory or descriptors: not for ever */
     return 1;
   default:
     return 0;
@@ -130,11 +147,61 @@ typedef struct body {
   int too_big;
   const unsigned char *src; /* PUT: bytes to send */
   size_t src_len, src_pos;
+
+  /* GET resume.  The last response's validator and Content-Range start, as
+   * read from its headers; `resume_at` is the offset asked for (0: whole). */
+  char validator[200];
+  long long range_start;
+  size_t resume_at;
+  int first_write; /* no body byte of this attempt seen yet */
+  int bad_range;   /* a 206 that does not start where we asked */
 } body;
+
+/* Headers of the response being received: a new status line (a redirect,
+ * a 100 Continue) forgets the previous response's. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg) {
+  body *b = arg;
+  size_t n = size * nmemb;
+  char line[400];
+  size_t l = n < sizeof line - 1 ? n : sizeof line - 1;
+  memcpy(line, ptr, l);
+  line[l] = '\0';
+  while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == '\n'))
+    line[--l] = '\0';
+  if (strncmp(line, "HTTP/", 5) == 0) {
+    b->validator[0] = '\0';
+    b->range_start = -1;
+  } else if (strncasecmp(line, "ETag:", 5) == 0) {
+    const char *v = line + 5 + strspn(line + 5, " \t");
+    /* A weak ETag cannot be used with If-Range (RFC 9110 13.1.5). */
+    if (strncmp(v, "W/", 2) != 0)
+      snprintf(b->validator, sizeof b->validator, "%s", v);
+  } else if (strncasecmp(line, "Last-Modified:", 14) == 0 && !b->validator[0]) {
+    snprintf(b->validator, sizeof b->validator, "%s", line + 14 + strspn(line + 14, " \t"));
+  } else if (strncasecmp(line, "Content-Range:", 14) == 0) {
+    long long a;
+    if (sscanf(line + 14, " bytes %lld-", &a) == 1)
+      b->range_start = a;
+  }
+  return n;
+}
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg) {
   body *b = arg;
   size_t n = size * nmemb;
+  if (b->first_write && b->resume_at > 0) {
+    /* Resuming: a 206 goes on exactly where we stopped; anything else is
+     * the whole photo again (changed since, or no ranges). */
+    long code = 0;
+    curl_easy_getinfo(b->h, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 206 && b->range_start != (long long)b->resume_at) {
+      b->bad_range = 1;
+      return 0;
+    }
+    if (code != 206)
+      b->len = 0;
+  }
+  b->first_write = 0;
   if (b->len + n > b->max) {
     b->too_big = 1;
     return 0; /* CURLE_WRITE_ERROR */
@@ -194,10 +261,24 @@ static void setup(CURL *h, const pp_net *net, req_kind kind, const char *url,
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, net->connect_timeout_ms);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, net->timeout_ms);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
-  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, kind == REQ_PUT ? 0L : 1L);
+  /* A stall limit, not a whole-request one: see fetch.h. */
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, net->min_speed > 0 ? net->min_speed : 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (net->timeout_ms + 999) / 1000);
+  char protos[64], redir[64];
+  unsigned mask = net->protocols ? net->protocols : PP_PROTO_ARGS_DEFAULT;
+  pp_protocols_curl(mask, 0, protos, sizeof protos);
+  pp_protocols_curl(mask, 1, redir, sizeof redir);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protos);
+  if (redir[0])
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, redir);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, kind == REQ_PUT || !redir[0] ? 0L : 1L);
+  /* Credentials go to the host they are for, never on to a redirect's. */
+  curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt(h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+  if (net->user)
+    curl_easy_setopt(h, CURLOPT_USERNAME, net->user);
+  if (net->password)
+    curl_easy_setopt(h, CURLOPT_PASSWORD, net->password);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "photopipe/0.1");
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, net->insecure ? 0L : 1L);
@@ -211,7 +292,14 @@ static void setup(CURL *h, const pp_net *net, req_kind kind, const char *url,
   case REQ_GET:
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, b);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
+    if (b->resume_at > 0) {
+      char range[32];
+      snprintf(range, sizeof range, "%zu-", b->resume_at);
+      curl_easy_setopt(h, CURLOPT_RANGE, range); /* copied by libcurl */
+    }
     break;
   case REQ_PUT:
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -245,6 +333,7 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
   if (kind == REQ_PUT)
     hdrs = curl_slist_append(NULL, "Expect:");
   int rc = -1;
+  struct curl_slist *if_range = NULL;
   for (int attempt = 0;; attempt++) {
     if (atomic_load(&g_canceled)) {
       snprintf(reason, rsz, "canceled");
@@ -253,15 +342,34 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
     if (attempt > 0)
       curl_easy_reset(h);
     char errbuf[CURL_ERROR_SIZE] = "";
-    b->len = 0;
+    /* Resume what an earlier attempt got, if the server said which version
+     * it was sending: If-Range makes a changed photo come back whole. */
+    curl_slist_free_all(if_range);
+    if_range = NULL;
+    b->resume_at = 0;
+    if (kind == REQ_GET && b->len > 0 && b->validator[0]) {
+      char hdr[256];
+      snprintf(hdr, sizeof hdr, "If-Range: %s", b->validator);
+      if ((if_range = curl_slist_append(NULL, hdr)) != NULL)
+        b->resume_at = b->len;
+    }
+    if (!b->resume_at)
+      b->len = 0;
     b->too_big = 0;
+    b->bad_range = 0;
+    b->first_write = 1;
+    b->range_start = -1;
     b->src_pos = 0;
     b->h = h;
-    setup(h, net, kind, url, b, errbuf, hdrs);
+    setup(h, net, kind, url, b, errbuf, if_range ? if_range : hdrs);
     CURLcode cc = curl_easy_perform(h);
     ++*attempts;
     *http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, http);
+    /* A resumed request answered 200 without a body byte: what we had is
+     * not the photo any more. */
+    if (b->resume_at > 0 && b->first_write && *http != 206)
+      b->len = 0;
     if (cc == CURLE_OK && (*http == 0 || (*http >= 200 && *http < 300) ||
                            (kind == REQ_HEAD && (*http == 404 || *http == 410)))) {
       rc = 0;
@@ -270,14 +378,28 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
     /* Describe this attempt; the last description is the one reported. */
     if (atomic_load(&g_canceled) && cc == CURLE_ABORTED_BY_CALLBACK)
       snprintf(reason, rsz, "canceled");
+    else if (b->bad_range)
+      snprintf(reason, rsz, "the server resumed at the wrong offset");
     else if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED)
       snprintf(reason, rsz, "larger than --max-bytes (%llu bytes)",
                (unsigned long long)b->max);
+    else if (cc == CURLE_OPERATION_TIMEDOUT && strncmp(errbuf, "Operation too slow", 18) == 0)
+      snprintf(reason, rsz, "timed out: stalled, under %ld bytes/s for %ld s (--timeout)",
+               net->min_speed > 0 ? net->min_speed : 1L, (net->timeout_ms + 999) / 1000);
     else if (cc != CURLE_OK)
       snprintf(reason, rsz, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
     else
       snprintf(reason, rsz, "HTTP %ld", *http);
-    int transient = !b->too_big && pp_net_is_transient(cc, *http);
+    int transient = !b->too_big && !b->bad_range && pp_net_is_transient(cc, *http);
+    /* A connection refused by our own descriptor or memory limit, not by
+     * the server: "not now", whatever libcurl calls it. */
+    long os_errno = 0;
+    if (cc != CURLE_OK && curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+        (os_errno == EMFILE || os_errno == ENFILE || os_errno == ENOMEM))
+      transient = 1;
+    /* Only a cut-off body of a good response is worth resuming. */
+    if (kind == REQ_GET && !(cc != CURLE_OK && (*http == 200 || *http == 206)))
+      b->validator[0] = '\0';
     if (!transient || attempt >= net->retries || atomic_load(&g_canceled))
       break;
     long delay = pp_backoff_ms(net, attempt + 1, rand_unit());
@@ -298,14 +420,40 @@ static int perform(const pp_net *net, req_kind kind, const char *url, body *b,
     snprintf(reason + l, rsz - l, " (after %d attempts)", *attempts);
   }
   curl_slist_free_all(hdrs);
+  curl_slist_free_all(if_range);
   /* Drop our pointers into this call's stack before the handle idles. */
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
   return rc;
 }
 
+/* For a file:// URL: refuses what is not a regular file before libcurl opens
+ * it (opening a FIFO would wait for a writer forever).  Returns 0 to go on. */
+static int file_url_check(const char *url, char *reason, size_t rsz) {
+  if (strncasecmp(url, "file:", 5) != 0)
+    return 0;
+  CURLU *u = curl_url();
+  char *path = NULL;
+  int rc = 0;
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+      snprintf(reason, rsz, "not a regular file%s",
+               S_ISFIFO(st.st_mode) ? " (a FIFO)" : S_ISDIR(st.st_mode) ? " (a directory)" : "");
+      rc = -1;
+    }
+  }
+  curl_free(path);
+  curl_url_cleanup(u);
+  return rc;
+}
+
 int pp_fetch(const pp_net *net, const char *url, unsigned char **data,
              size_t *len, int *attempts, char *reason, size_t rsz) {
+  *attempts = 0;
+  if (file_url_check(url, reason, rsz) != 0)
+    return -1;
   body b = {0};
   b.max = net->max_bytes;
   long http = 0;
@@ -358,9 +506,22 @@ static void validator_of(CURL *h, char *buf, size_t size) {
   buf[0] = '\0';
   size_t n = add_header(h, "ETag", "etag", buf, size, 0);
   n = add_header(h, "Last-Modified", "modified", buf, size, n);
-  /* A length alone says too little: only with a date or an ETag. */
-  if (n > 0)
+  /* A length alone says too little: only with a date or an ETag.  A
+   * resumed download ended with a 206, whose Content-Length is the part
+   * sent: the whole length is the Content-Range's total, as a HEAD gives. */
+  long code = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  struct curl_header *cr;
+  long long first, last, total;
+  if (n > 0 && code == 206) {
+    if (curl_easy_header(h, "Content-Range", 0, CURLH_HEADER, -1, &cr) == CURLHE_OK &&
+        sscanf(cr->value, "bytes %lld-%lld/%lld", &first, &last, &total) == 3) {
+      int w = snprintf(buf + n, size - n, "length=%lld;", total);
+      n = w < 0 || (size_t)w >= size - n ? size : n + (size_t)w;
+    }
+  } else if (n > 0) {
     n = add_header(h, "Content-Length", "length", buf, size, n);
+  }
   if (n >= size)
     buf[0] = '\0'; /* cut: useless for comparing */
 }

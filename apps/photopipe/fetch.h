@@ -7,7 +7,14 @@
  * session survive from one photo to the next.  Handles are never shared
  * between threads.
  *
- * Every request has a connect timeout and a total timeout.  A transient
+ * Every request has a connect timeout and a stall timeout: a transfer that
+ * moves fewer than `min_speed` bytes per second for `timeout_ms` is aborted
+ * (libcurl's low-speed limit), so a big photo on a slow but steady link
+ * finishes, and a dead one does not hold a worker forever.  A download cut
+ * off after some bytes is resumed on retry with a range request, when the
+ * server named the version it sent (ETag or Last-Modified, sent back as
+ * If-Range): a 206 must start exactly where we stopped, and a 200 (the
+ * photo changed, or ranges are not supported) starts over.  A transient
  * failure is retried with exponential back-off and "equal jitter" (half the
  * delay fixed, half random, so workers that failed together do not retry in
  * lockstep); a permanent one is reported at once:
@@ -19,6 +26,15 @@
  *              bodies over the size limit.
  * A 429 or 503 Retry-After is honoured up to the back-off cap.  Redirects are
  * followed (at most 5) to http/https only, never to file://.
+ *
+ * Credentials.  From the URL ("user:password@", never shown: redact.h), from
+ * ~/.netrc (libcurl's lookup, per host), or, for the album only, from
+ * `user`/`password` (upload.c takes them from the environment).  libcurl
+ * sends them to the host they were given for and drops them on a redirect
+ * to another host (CURLOPT_UNRESTRICTED_AUTH stays off).
+ *
+ * A file:// URL naming something other than a regular file (a FIFO that
+ * would block the reader forever, a device) is refused before it is opened.
  */
 #ifndef PP_FETCH_H
 #define PP_FETCH_H
@@ -27,7 +43,11 @@
 #include <stdint.h>
 
 typedef struct pp_net {
-  long timeout_ms;         /* whole request */
+  long timeout_ms;         /* stall: below min_speed for this long */
+  long min_speed;          /* bytes per second (0: 1) */
+  unsigned protocols;      /* PP_PROTO_* allowed (0: http, https, file) */
+  const char *user;        /* credentials for every request (NULL: none) */
+  const char *password;
   long connect_timeout_ms; /* TCP + TLS handshake */
   int retries;             /* extra attempts for transient failures */
   long backoff_ms;         /* first retry delay; doubles each retry */
@@ -80,6 +100,15 @@ int pp_http_validator(const pp_net *net, const char *url, char *buf, size_t size
  * CURLcode, `http` the response code (0 for none).  Returns 1 transient,
  * 0 permanent. */
 int pp_net_is_transient(int curl_code, long http);
+
+/* Sleeps the back-off before retry number `retry` (1 = first), returning
+ * early (-1) when canceled.  For local operations that failed for lack of
+ * resources (EMFILE, ENOMEM): they get the same patience as the network. */
+int pp_backoff_sleep(const pp_net *net, int retry);
+
+/* True for an errno that says "not now" rather than "never": out of file
+ * descriptors or memory, interrupted, would block. */
+int pp_errno_transient(int err);
 
 /* The delay before retry number `retry` (1 = first retry), in ms, given a
  * uniform random `r` in [0, 1): equal jitter over min(cap, base*2^(retry-1)).

@@ -1,5 +1,6 @@
 /* main.c - photopipe: download -> resize -> upload, one pool of workers per
  * stage, bounded queues in between.  See docs/photopipe.md. */
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,16 +13,36 @@
 #include "resize.h"
 #include "run.h"
 
+/* The summary, --json, --help: when standard output could not take them (a
+ * full disk, /dev/full, a closed pipe) the user got nothing, and the exit
+ * status must say so.  A write that failed before this flush (text longer
+ * than stdio's buffer) may leave nothing for the flush to fail on:
+ * `written_errno` is errno right after the output was written, when nothing
+ * else ran since, else 0.  Returns the exit code to use. */
+static int check_stdout(int rc, int written_errno) {
+  int failed_before = ferror(stdout);
+  errno = 0;
+  int flushed = fflush(stdout) == 0;
+  int err = errno;
+  if (flushed && !ferror(stdout))
+    return rc;
+  if (!err && failed_before)
+    err = written_errno;
+  fprintf(stderr, "photopipe: cannot write to standard output%s%s\n", err ? ": " : "",
+          err ? strerror(err) : "");
+  return rc ? rc : 1;
+}
+
 int main(int argc, char **argv) {
   pp_options o;
   pp_options_defaults(&o, pp_cpu_count());
   int rc = pp_options_parse(&o, argc, argv);
   if (rc == 3)
-    return 0;
+    return check_stdout(0, errno); /* --help, --version: just written */
   if (rc != 0)
     return 2;
   if (o.command == PP_CMD_LS)
-    return pp_manifest_ls(o.album, stdout);
+    return check_stdout(pp_manifest_ls(o.album, stdout), 0);
 
   /* Downloads are multi-megabyte buffers allocated and freed by different
    * threads.  glibc's dynamic mmap threshold would soon serve them from
@@ -61,5 +82,5 @@ int main(int argc, char **argv) {
   }
   pp_net_global_cleanup();
   pp_vips_shutdown();
-  return rc;
+  return check_stdout(rc, 0);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "names.h"
+#include "safetext.h"
 #include "upload.h"
 
 /* How long a run waits for another run holding the album's write lock.
@@ -98,9 +99,9 @@ char *pp_source_key(const char *src, int local) {
 }
 
 void pp_settings_string(const pp_options *o, char *buf, size_t size) {
-  snprintf(buf, size, "fit=%dx%d quality=%d format=%s strip=%d enlarge=%d", o->width,
-           o->height, o->quality, o->format == PP_FORMAT_JPEG ? "jpeg" : "keep", o->strip,
-           o->enlarge);
+  snprintf(buf, size, "fit=%dx%d quality=%d format=%s strip=%d enlarge=%d profile=%s",
+           o->width, o->height, o->quality, o->format == PP_FORMAT_JPEG ? "jpeg" : "keep",
+           o->strip, o->enlarge, o->keep_profile ? "keep" : "srgb");
 }
 
 static int is_remote(const char *album) {
@@ -486,20 +487,23 @@ int pp_manifest_forget(pp_manifest *m, const char *source) {
 /* ---- ls ---- */
 
 int pp_manifest_ls(const char *album, FILE *out) {
+  /* Names and sources are other people's text: shown escaped (safetext.h),
+   * so a tab or a line break in one cannot fake a column or a row. */
   char reason[PATH_MAX + 128], path[PATH_MAX + 64];
+  pp_shown_buf a, b, c, d, e;
   if (pp_manifest_locate(album, path, sizeof path, reason, sizeof reason) != 0) {
-    fprintf(stderr, "photopipe: %s\n", reason);
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&a, reason));
     return 1;
   }
   struct stat st;
   if (stat(path, &st) != 0) {
     fprintf(stderr, "photopipe: album '%s' has no manifest (%s: %s): photopipe has stored "
-                    "nothing there\n", album, path, strerror(errno));
+                    "nothing there\n", pp_shown(&a, album), pp_shown(&b, path), strerror(errno));
     return 1;
   }
   pp_manifest *m = pp_manifest_open(album, 0, reason, sizeof reason);
   if (!m) {
-    fprintf(stderr, "photopipe: %s\n", reason);
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&a, reason));
     return 1;
   }
   sqlite3_stmt *q = prep(m, "SELECT name, state, updated, source, settings FROM photos"
@@ -508,15 +512,18 @@ int pp_manifest_ls(const char *album, FILE *out) {
   if (q) {
     int s;
     while ((s = sqlite3_step(q)) == SQLITE_ROW)
-      fprintf(out, "%s\t%s\t%s\t%s\t%s\n", sqlite3_column_text(q, 0),
-              sqlite3_column_text(q, 1), sqlite3_column_text(q, 2),
-              sqlite3_column_text(q, 3),
-              sqlite3_column_text(q, 4) ? (const char *)sqlite3_column_text(q, 4) : "-");
+      fprintf(out, "%s\t%s\t%s\t%s\t%s\n", pp_shown(&a, (const char *)sqlite3_column_text(q, 0)),
+              pp_shown(&b, (const char *)sqlite3_column_text(q, 1)),
+              pp_shown(&c, (const char *)sqlite3_column_text(q, 2)),
+              pp_shown(&d, (const char *)sqlite3_column_text(q, 3)),
+              sqlite3_column_text(q, 4) ? pp_shown(&e, (const char *)sqlite3_column_text(q, 4))
+                                        : "-");
     rc = s == SQLITE_DONE ? 0 : 1;
     sqlite3_finalize(q);
   }
   if (rc != 0)
-    fprintf(stderr, "photopipe: album manifest '%s': %s\n", path, sqlite3_errmsg(m->db));
+    fprintf(stderr, "photopipe: album manifest '%s': %s\n", pp_shown(&a, path),
+            sqlite3_errmsg(m->db));
   pp_manifest_close(m);
   return rc;
 }

@@ -7,9 +7,12 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conveyor.h"
+#include "protocols.h"
+#include "safetext.h"
 
 #define PP_VERSION "0.1.0"
 
@@ -32,6 +35,7 @@ void pp_options_defaults(pp_options *o, int cpus) {
   o->vips_threads = 1;       /* the pipeline owns the parallelism */
   o->max_bytes = (uint64_t)256 << 20;
   o->timeout_ms = 30000;
+  o->min_speed = 1024;
   o->connect_timeout_ms = 10000;
   o->retries = 3;
   o->backoff_ms = 200;
@@ -189,24 +193,43 @@ void pp_usage(FILE *f) {
       "accepting PUT (WebDAV).\n"
       "\n"
       "The album may not be, or be inside, a source folder (originals are never\n"
-      "written over).  It keeps a manifest of what it holds (see 'ls').\n"
+      "written over).  It keeps a manifest of what it holds (see 'ls'), and\n"
+      "with it no file is silently replaced: a photo stored before from the same\n"
+      "source keeps its name and is redone (skipped with --skip-existing when its\n"
+      "content and settings are unchanged); a different photo whose name is\n"
+      "taken gets a new one (IMG_0001-2.jpg), shown as 'renamed: SRC -> NAME'.\n"
       "\n"
       "Folders:\n"
       "      --no-recursive      take only the files directly in a source folder\n"
       "                          (or the watched one), not in its subfolders\n"
       "      --settle DUR        --watch takes a file once it has been closed and\n"
-      "                          unchanged for DUR (default 2s; e.g. 500ms, 0)\n"
+      "                          unchanged for DUR (default 2s; e.g. 500ms, 0)\n",
+      f);
+  /* Two strings: C99 promises only 4095 characters in one literal. */
+  fputs(
       "Resize:\n"
       "  -s, --size WxH          box to fit inside (default 1600x1600)\n"
       "  -q, --quality N         JPEG/WebP quality 1-100 (default 85)\n"
-      "      --format jpeg|keep  output format (default jpeg)\n"
+      "      --format jpeg|keep  jpeg (default): every photo becomes a .jpg; keep:\n"
+      "                          JPEG, PNG, WebP, TIFF and GIF stay in their format\n"
+      "                          (an animated GIF or WebP stays animated, every\n"
+      "                          frame resized), other formats become JPEG\n"
       "      --strip/--no-strip  drop metadata (EXIF, GPS, ...) (default strip)\n"
       "      --enlarge           also scale up photos smaller than the box\n"
       "      --max-pixels N      refuse images whose header claims more pixels\n"
       "                          (default 100M; k/M/G suffixes)\n"
       "      --vips-threads N    libvips threads per resize (default 1)\n"
+      "      --keep-profile      keep the source's colour space and ICC profile\n"
+      "                          (default: convert to sRGB, as browsers expect)\n"
       "Network:\n"
-      "      --timeout SEC       per request (default 30)\n"
+      "      --timeout SEC       a transfer that moves less than --min-speed for\n"
+      "                          SEC seconds is stalled: aborted and retried,\n"
+      "                          resuming where it stopped (default 30)\n"
+      "      --min-speed N       bytes per second (default 1k; k/M suffixes)\n"
+      "      --protocols LIST    what sources may use, e.g. https,file (http,\n"
+      "                          https, file, ftp, ftps); default: http,https,\n"
+      "                          file and paths for arguments, http,https for\n"
+      "                          --urls lines\n"
       "      --connect-timeout SEC (default 10)\n"
       "      --retries N         extra attempts for transient failures: connection\n"
       "                          errors, timeouts, HTTP 408/429/5xx (default 3)\n"
@@ -222,6 +245,10 @@ void pp_usage(FILE *f) {
       "                          (default 2xcores max 16, cores, 2xcores max 16)\n"
       "  -c, --capacity D,R,U    queue in front of each stage (default 2x, 1x, 2x\n"
       "                          the stage's workers)\n"
+      "Album:\n"
+      "  -o, --to ALBUM          where photos go: a directory (created if missing)\n"
+      "                          or an http(s):// URL taking PUT; credentials from\n"
+      "                          ~/.netrc or PHOTOPIPE_ALBUM_USER/_PASSWORD\n"
       "Output:\n"
       "      --json              print the summary as JSON on stdout\n"
       "      --quiet             print only failures\n"
@@ -242,7 +269,8 @@ enum {
   OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION, OPT_URLS, OPT_PREFIX,
   OPT_WATCH, OPT_COUNT, OPT_PHOTO_SIZE, OPT_SEED, OPT_KEEP,
   OPT_DW, OPT_RW, OPT_UW, OPT_DC, OPT_RC, OPT_UC,
-  OPT_RECURSIVE, OPT_NO_RECURSIVE, OPT_SETTLE
+  OPT_RECURSIVE, OPT_NO_RECURSIVE, OPT_SETTLE,
+  OPT_KEEP_PROFILE, OPT_MIN_SPEED, OPT_PROTOCOLS
 };
 
 static const struct option long_opts[] = {
@@ -286,16 +314,40 @@ static const struct option long_opts[] = {
     {"keep", no_argument, 0, OPT_KEEP},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
+    {"keep-profile", no_argument, 0, OPT_KEEP_PROFILE},
+    {"min-speed", required_argument, 0, OPT_MIN_SPEED},
+    {"protocols", required_argument, 0, OPT_PROTOCOLS},
     {0, 0, 0, 0}};
 
 static int usage_error(const char *fmt, const char *arg) {
+  pp_shown_buf shown;
   fputs("photopipe: ", stderr);
-  fprintf(stderr, fmt, arg);
+  fprintf(stderr, fmt, pp_shown(&shown, arg));
   fputs("\nTry 'photopipe --help'.\n", stderr);
   return 2;
 }
 
+/* The option getopt_long just refused.  A short option may sit inside a
+ * cluster ("-lq": optind has not moved past it yet), so it is named from
+ * optopt; a long one has no optopt of its own and is the word just read. */
+static const char *option_name(char **argv, int opt) {
+  static char buf[64];
+  const char *w = optind > 0 ? argv[optind - 1] : "";
+  if (strncmp(w, "--", 2) == 0)
+    snprintf(buf, sizeof buf, "%.*s", (int)strcspn(w, "="), w);
+  else if (opt > 0 && opt < 256)
+    snprintf(buf, sizeof buf, "-%c", opt);
+  else
+    snprintf(buf, sizeof buf, "%s", w);
+  return buf;
+}
+
 int pp_options_parse(pp_options *o, int argc, char **argv) {
+  if (argc <= 1) {
+    /* Nothing asked: how to ask is the useful answer. */
+    pp_usage(stderr);
+    return 2;
+  }
   int first = 1;
   if (argc > 1 && strcmp(argv[1], "demo") == 0) {
     o->command = PP_CMD_DEMO;
@@ -308,8 +360,13 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
     first = 2;
   }
   int wset[3] = {0, 0, 0}, cset[3] = {0, 0, 0};
-  /* getopt_long permutes from argv[optind]; start after the subcommand. */
-  optind = first;
+  /* getopt_long sees the arguments after the subcommand, with the
+   * subcommand (or the program) in the program's place; optind = 0 resets
+   * all of getopt's state, including a half-read "-lq" from an earlier
+   * call. */
+  argv += first - 1;
+  argc -= first - 1;
+  optind = 0;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, ":o:s:q:kw:c:h", long_opts, NULL)) != -1) {
@@ -423,14 +480,25 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
       o->seed = u;
       break;
     case OPT_KEEP: o->keep = 1; break;
+    case OPT_KEEP_PROFILE: o->keep_profile = 1; break;
+    case OPT_MIN_SPEED:
+      if (pp_parse_count(optarg, &u, 0) || u == 0 || u > LONG_MAX)
+        return usage_error("bad --min-speed '%s' (bytes per second)", optarg);
+      o->min_speed = (long)u;
+      break;
+    case OPT_PROTOCOLS:
+      if (pp_protocols_parse(optarg, &o->protocols))
+        return usage_error("bad --protocols '%s' (a list of http, https, file, ftp, ftps)",
+                           optarg);
+      break;
     case 'h': pp_usage(stdout); return 3;
     case OPT_VERSION:
       printf("photopipe %s (conveyor %s)\n", PP_VERSION, cv_version_string());
       return 3;
     case ':':
-      return usage_error("option '%s' needs a value", argv[optind - 1]);
+      return usage_error("option '%s' needs a value", option_name(argv, optopt));
     default:
-      return usage_error("unknown option '%s'", argv[optind - 1]);
+      return usage_error("unknown option '%s'", option_name(argv, optopt));
     }
   }
   /* A capacity follows its workers unless set explicitly. */
@@ -463,6 +531,9 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
   }
   if (!o->album)
     return usage_error("%s", "no album: say where to store photos with --to");
+  if (strstr(o->album, "://") && strncasecmp(o->album, "http://", 7) != 0 &&
+      strncasecmp(o->album, "https://", 8) != 0)
+    return usage_error("album '%s': only a directory or an http(s):// URL", o->album);
   if (!o->nsources && !o->urls_file && !o->watch_dir)
     return usage_error("%s", "no photos: give SOURCE..., --urls FILE or --watch DIR");
   if (o->prefix && !o->nsources && !o->urls_file)

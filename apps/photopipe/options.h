@@ -46,13 +46,17 @@ typedef struct pp_options {
   int quality;         /* --quality 1..100 (JPEG, WebP) */
   pp_format format;    /* --format jpeg|keep */
   int strip;           /* --strip (default) / --no-strip */
+  int keep_profile;    /* --keep-profile: no conversion to sRGB */
   int enlarge;         /* --enlarge: also scale small photos up */
   uint64_t max_pixels; /* --max-pixels: refuse bigger headers (bombs) */
   int vips_threads;    /* --vips-threads: libvips' own pool per operation */
 
   /* ---- network ---- */
   uint64_t max_bytes;     /* --max-bytes: refuse bigger downloads */
-  long timeout_ms;        /* --timeout SEC: whole request */
+  long timeout_ms;        /* --timeout SEC: a transfer slower than
+                             min_speed for this long is stalled */
+  long min_speed;         /* --min-speed N: bytes per second */
+  unsigned protocols;     /* --protocols LIST (protocols.h), 0 = defaults */
   long connect_timeout_ms;/* --connect-timeout SEC */
   int retries;            /* --retries N: extra attempts for transient errors */
   long backoff_ms;        /* --backoff MS: first retry delay (doubles) */

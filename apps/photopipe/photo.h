@@ -50,6 +50,8 @@ typedef struct pp_photo {
   int out_w, out_h; /* stored dimensions */
   int attempts;     /* network attempts used by download + upload */
 
+  const char *warning; /* static text: stored despite a flaw (resize.h) */
+
   pp_status status;
   pp_stage stage; /* where it failed, or the last stage it completed */
   char reason[PP_REASON_MAX]; /* one line, for PP_FAILED / PP_CANCELED */

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "safetext.h"
+
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -67,19 +69,24 @@ void pp_totals_count(pp_totals *t, pp_photo *const *photos, size_t n) {
 void pp_report_failures(FILE *f, pp_photo *const *photos, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const pp_photo *p = photos[i];
+    pp_shown_buf a, b;
     if (p->status == PP_FAILED)
-      fprintf(f, "photopipe: FAILED %s (%s): %s\n", p->src, pp_stage_name(p->stage),
-              p->reason);
+      fprintf(f, "photopipe: FAILED %s (%s): %s\n", pp_shown(&a, p->src),
+              pp_stage_name(p->stage), pp_shown(&b, p->reason));
     else if (p->status == PP_CANCELED)
-      fprintf(f, "photopipe: canceled %s: %s\n", p->src, p->reason);
+      fprintf(f, "photopipe: canceled %s: %s\n", pp_shown(&a, p->src),
+              pp_shown(&b, p->reason));
+    else if (p->warning)
+      fprintf(f, "photopipe: warning: %s: %s\n", pp_shown(&a, p->src), p->warning);
   }
 }
 
 void pp_report_names(FILE *f, pp_photo *const *photos, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const pp_photo *p = photos[i];
+    pp_shown_buf a, b;
     if (p->renamed && p->name && (p->status == PP_DONE || p->status == PP_SKIPPED))
-      fprintf(f, "renamed: %s -> %s\n", p->src, p->name);
+      fprintf(f, "renamed: %s -> %s\n", pp_shown(&a, p->src), pp_shown(&b, p->name));
   }
 }
 
@@ -123,18 +130,8 @@ void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
     fputs("interrupted: canceled; photos in flight were dropped, nothing partial was kept\n", f);
 }
 
-static void json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-    if (*c == '"' || *c == '\\')
-      fprintf(f, "\\%c", *c);
-    else if (*c < 0x20)
-      fprintf(f, "\\u%04x", *c);
-    else
-      fputc(*c, f);
-  }
-  fputc('"', f);
-}
+/* Redacted, escaped, valid UTF-8 (safetext.h). */
+static void json_str(FILE *f, const char *s) { pp_json_str(f, s); }
 
 void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_totals *t,
                     pp_photo *const *photos, size_t n) {
@@ -159,6 +156,21 @@ void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
     fprintf(f, ",\"status\":\"%s\",\"stage\":\"%s\",\"reason\":", pp_status_name(ph->status),
             pp_stage_name(ph->stage));
     json_str(f, ph->reason);
+    fputc('}', f);
+    first = 0;
+  }
+  fputs("],\"warnings\":[", f);
+  first = 1;
+  for (size_t i = 0; i < n; i++) {
+    const pp_photo *ph = photos[i];
+    if (!ph->warning || ph->status == PP_FAILED || ph->status == PP_CANCELED)
+      continue;
+    fprintf(f, "%s{\"source\":", first ? "" : ",");
+    json_str(f, ph->src);
+    fputs(",\"name\":", f);
+    json_str(f, ph->name);
+    fputs(",\"warning\":", f);
+    json_str(f, ph->warning);
     fputc('}', f);
     first = 0;
   }

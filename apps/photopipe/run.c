@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "conveyor.h"
 #include "corpus.h"
+#include "fdlimit.h"
 #include "fetch.h"
 #include "manifest.h"
 #include "names.h"
@@ -25,6 +27,7 @@
 #include "photo.h"
 #include "report.h"
 #include "resize.h"
+#include "safetext.h"
 #include "source.h"
 #include "stale.h"
 #include "upload.h"
@@ -60,9 +63,13 @@ typedef struct pp_run_ctx {
 
 /* ---- signals ---- */
 
-static pp_run_ctx *volatile g_ctx;
+static _Atomic(pp_run_ctx *) g_ctx;
 static atomic_int g_sigints;
 static atomic_int g_stop;
+/* Handlers running now.  A handler counts itself before it reads g_ctx; the
+ * run clears g_ctx and waits for this to drop to zero before it destroys
+ * the pipeline, so no handler on another thread can still be using it. */
+static atomic_int g_in_handler;
 
 static void say(const char *msg) {
   ssize_t r = write(2, msg, strlen(msg));
@@ -72,8 +79,9 @@ static void say(const char *msg) {
 static void on_sigint(int sig) {
   (void)sig;
   int saved = errno;
+  atomic_fetch_add(&g_in_handler, 1);
   int n = atomic_fetch_add(&g_sigints, 1) + 1;
-  pp_run_ctx *c = g_ctx;
+  pp_run_ctx *c = atomic_load(&g_ctx);
   if (n == 1) {
     atomic_store(&g_stop, 1);
     if (c) {
@@ -90,6 +98,7 @@ static void on_sigint(int sig) {
     pp_album_emergency_cleanup();
     _exit(130);
   }
+  atomic_fetch_sub(&g_in_handler, 1);
   errno = saved;
 }
 
@@ -220,6 +229,10 @@ static int on_listed(void *arg, pp_src_kind kind, const char *src, const char *r
   pp_photo *p = register_photo(f->c, src, kind == PP_SRC_FILE);
   if (!p)
     return 1;
+  if (kind == PP_SRC_REFUSED) {
+    pp_fail(p, PP_STAGE_LIST, "%s", raw);
+    return 0;
+  }
   if (name_photo(f->c, p, kind, raw) != 0 || !f->feeding)
     return 0;
   if (cv_emit(f->ctx, p) == CV_ECANCELED)
@@ -255,7 +268,8 @@ static int stage_error(cv_stage_ctx *ctx, pp_photo *p, pp_stage st, const char *
     return CV_ECANCELED;
   }
   pp_fail(p, st, "%s", reason);
-  return cv_stage_fail(ctx, CV_EIO, "%s: %s", p->name, reason);
+  pp_shown_buf a, b;
+  return cv_stage_fail(ctx, CV_EIO, "%s: %s", pp_shown(&a, p->name), pp_shown(&b, reason));
 }
 
 /* Reads (or downloads) the photo's source into p->data, with its SHA-256
@@ -263,7 +277,14 @@ static int stage_error(cv_stage_ctx *ctx, pp_photo *p, pp_stage st, const char *
 static int read_source(pp_run_ctx *c, pp_photo *p, char *reason, size_t rsz) {
   int rc;
   if (p->local) {
-    rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, rsz);
+    /* Out of descriptors or memory (EMFILE under a low ulimit -n, with the
+     * uploads' connections open) is "not now": back off and try again. */
+    for (int retry = 0;; retry++) {
+      rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, rsz);
+      if (rc == 0 || !pp_errno_transient(errno) || retry >= c->o->retries ||
+          pp_backoff_sleep(&c->net, retry + 1) != 0)
+        break;
+    }
   } else {
     int attempts = 0;
     rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, rsz);
@@ -373,6 +394,7 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
   p->in_h = r.in_h;
   p->out_w = r.out_w;
   p->out_h = r.out_h;
+  p->warning = r.warning;
   p->stage = PP_STAGE_RESIZE;
   return cv_emit(ctx, p);
 }
@@ -438,8 +460,11 @@ static int upload_fn(cv_stage_ctx *ctx, void *item) {
   if (pp_manifest_stored(c->manifest, p->key, p->src_size, p->src_mtime_ns, p->src_sha256,
                          p->src_validator, (int64_t)p->out_len, out_sha256, c->settings, reason,
                          sizeof reason) != 0 &&
-      !c->o->quiet)
-    fprintf(stderr, "photopipe: warning: %s stored as %s, but %s\n", p->src, p->name, reason);
+      !c->o->quiet) {
+    pp_shown_buf a, b, why;
+    fprintf(stderr, "photopipe: warning: %s stored as %s, but %s\n", pp_shown(&a, p->src),
+            pp_shown(&b, p->name), pp_shown(&why, reason));
+  }
   free(p->out);
   p->out = NULL;
   p->out_len = 0;
@@ -483,17 +508,49 @@ static void on_progress(cv_pipeline *p, const cv_pipeline_summary *s, void *arg)
 
 /* ---- the run ---- */
 
+/* Why the pipeline did not start (a thread that could not be created under
+ * a low ulimit -v or -u, say): the pipeline's own message, or the code. */
+static void report_start_error(cv_pipeline *pl, int rc) {
+  cv_pipeline_summary sum;
+  const char *msg = NULL;
+  if (cv_pipeline_summary_get(pl, &sum) == CV_OK && sum.error_message && *sum.error_message &&
+      strcmp(sum.error_message, cv_strerror(rc)) != 0)
+    msg = sum.error_message;
+  fprintf(stderr, "photopipe: cannot start the pipeline: %s%s%s\n", cv_strerror(rc),
+          msg ? ": " : "", msg ? msg : "");
+}
+
+/* --watch DIR must be a folder before anything is created for the run. */
+static int check_watch_dir(const char *dir) {
+  struct stat st;
+  pp_shown_buf shown;
+  if (stat(dir, &st) != 0) {
+    fprintf(stderr, "photopipe: cannot watch '%s': %s\n", pp_shown(&shown, dir),
+            strerror(errno));
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "photopipe: cannot watch '%s': not a directory\n", pp_shown(&shown, dir));
+    return -1;
+  }
+  return 0;
+}
+
 static void describe(const pp_options *o) {
   if (o->quiet || o->json)
     return;
+  pp_shown_buf album;
   fprintf(stderr, "photopipe: fit %dx%d, %s, workers %d/%d/%d, queues %d/%d/%d -> %s\n",
           o->width, o->height,
           o->format == PP_FORMAT_JPEG ? "JPEG" : "keep format",
           o->workers[0], o->workers[1], o->workers[2], o->capacity[0], o->capacity[1],
-          o->capacity[2], o->album);
+          o->capacity[2], pp_shown(&album, o->album));
 }
 
-int pp_run(const pp_options *o) {
+int pp_run(const pp_options *asked) {
+  pp_options fitted = *asked;
+  pp_fit_fd_limit(&fitted, asked->quiet);
+  const pp_options *o = &fitted;
   pp_run_ctx *c = calloc(1, sizeof *c);
   if (!c) {
     fprintf(stderr, "photopipe: out of memory\n");
@@ -502,6 +559,8 @@ int pp_run(const pp_options *o) {
   int exit_code = 1;
   c->o = o;
   c->net = (pp_net){.timeout_ms = o->timeout_ms,
+                    .min_speed = o->min_speed,
+                    .protocols = o->protocols,
                     .connect_timeout_ms = o->connect_timeout_ms,
                     .retries = o->retries,
                     .backoff_ms = o->backoff_ms,
@@ -514,12 +573,17 @@ int pp_run(const pp_options *o) {
                               .strip = o->strip,
                               .enlarge = o->enlarge,
                               .keep_format = o->format == PP_FORMAT_KEEP,
+                              .keep_profile = o->keep_profile,
                               .max_pixels = o->max_pixels};
   pthread_mutex_init(&c->lock, NULL);
   c->stop_pipe[0] = c->stop_pipe[1] = -1;
   c->show_progress = o->progress == 1 || (o->progress == -1 && !o->quiet && !o->json &&
                                           isatty(2));
   char reason[PP_REASON_MAX];
+  if (o->watch_dir && check_watch_dir(o->watch_dir) != 0) {
+    exit_code = 2;
+    goto done;
+  }
   if (pipe(c->stop_pipe) != 0) {
     fprintf(stderr, "photopipe: pipe: %s\n", strerror(errno));
     goto done;
@@ -527,17 +591,20 @@ int pp_run(const pp_options *o) {
   fcntl(c->stop_pipe[1], F_SETFL, O_NONBLOCK);
   /* Before the album folder is made: it must not be made inside a source. */
   if (pp_check_overlap(o, reason, sizeof reason) != 0) {
-    fprintf(stderr, "photopipe: %s\n", reason);
+    pp_shown_buf why;
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&why, reason));
     exit_code = 2;
     goto done;
   }
   if (!(c->album = pp_album_open(o->album, &c->net, reason, sizeof reason))) {
-    fprintf(stderr, "photopipe: %s\n", reason);
+    pp_shown_buf why;
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&why, reason));
     goto done;
   }
   pp_settings_string(o, c->settings, sizeof c->settings);
   if (!(c->manifest = pp_manifest_open(o->album, 1, reason, sizeof reason))) {
-    fprintf(stderr, "photopipe: %s\n", reason);
+    pp_shown_buf why;
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&why, reason));
     goto done;
   }
   struct stat ast;
@@ -583,7 +650,7 @@ int pp_run(const pp_options *o) {
   }
 
   describe(o);
-  g_ctx = c;
+  atomic_store(&g_ctx, c);
   /* SIGTERM (a service manager, kill) and SIGHUP (the terminal or ssh
    * session going away) end a run the way Ctrl-C does: a summary, and no
    * temporary file left behind. */
@@ -597,11 +664,15 @@ int pp_run(const pp_options *o) {
   rc = cv_pipeline_start(c->pl);
   if (rc == CV_OK)
     rc = cv_pipeline_wait(c->pl, CV_FOREVER);
+  else
+    report_start_error(c->pl, rc);
 
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   sigaction(SIGHUP, &old_hup, NULL);
-  g_ctx = NULL;
+  atomic_store(&g_ctx, NULL);
+  while (atomic_load(&g_in_handler) != 0)
+    sched_yield();
 
   cv_pipeline_summary sum;
   cv_pipeline_summary_get(c->pl, &sum);
@@ -625,8 +696,10 @@ int pp_run(const pp_options *o) {
       pp_manifest_forget(c->manifest, c->photos[i]->key);
 
   pp_report_failures(stderr, c->photos, c->nphotos);
-  if (c->source_rc < 0)
-    fprintf(stderr, "photopipe: %s\n", c->source_reason);
+  if (c->source_rc < 0) {
+    pp_shown_buf why;
+    fprintf(stderr, "photopipe: %s\n", pp_shown(&why, c->source_reason));
+  }
   int none_found = t.listed == 0 && c->source_rc == 0 && !o->watch_dir && !t.interrupt;
   if (none_found)
     fprintf(stderr, "photopipe: no photos found in the sources\n");
@@ -636,7 +709,7 @@ int pp_run(const pp_options *o) {
     pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos);
   else if (!o->quiet)
     pp_report_text(stdout, o, c->pl, &t);
-  fflush(stdout);
+  /* stdout is flushed (and its errors reported) once, by main(). */
 
   /* The pipeline's own books must balance too. */
   if (!cv_pipeline_summary_balanced(&sum))

@@ -12,7 +12,9 @@
  *   - with --prefix URL, each argument or --urls line is a name appended to
  *     URL (each path segment percent-encoded);
  *   - --urls FILE ("-" = stdin): one source per line; blank lines and lines
- *     starting with '#' are skipped.
+ *     starting with '#' are skipped, and so is a UTF-8 byte-order mark;
+ *   - each is checked against the protocols allowed for where it came from
+ *     (protocols.h) before it is looked at.
  * Listing streams: a huge --urls file is never held in memory, the source
  * waits on the pipeline's back-pressure instead.
  */
@@ -27,7 +29,9 @@
 typedef enum pp_src_kind {
   PP_SRC_FILE = 0, /* local path, read directly */
   PP_SRC_URL,      /* URL, name from its last path segment */
-  PP_SRC_PREFIXED  /* URL built from --prefix + name; name from the name */
+  PP_SRC_PREFIXED, /* URL built from --prefix + name; name from the name */
+  PP_SRC_REFUSED   /* a protocol not allowed (protocols.h): raw_name is the
+                      reason, and nothing about the source was looked at */
 } pp_src_kind;
 
 /* Called once per listed photo with its source (the URL or path) and, for
@@ -45,7 +49,9 @@ int pp_source_list(const pp_options *o, pp_emit_fn emit, void *arg,
 int pp_is_image_name(const char *name);
 
 /* Reads a whole local file into a malloc'd buffer.  Refuses non-regular
- * files and files over max_bytes.  Returns 0, or -1 with a reason. */
+ * files (a FIFO, a device: opened without blocking, so a FIFO nobody writes
+ * to cannot hang the run) and files over max_bytes.  Returns 0, or -1 with
+ * a reason and errno set (EMFILE, ENOMEM... say to try again later). */
 int pp_read_file(const char *path, uint64_t max_bytes, unsigned char **data,
                  size_t *len, char *reason, size_t reason_size);
 

@@ -7,16 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "names.h"
+#include "protocols.h"
 
 struct pp_album {
   int remote;
-  char *base;  /* remote: base URL without a trailing '/' */
+  char *base;  /* remote: base URL up to its path, without a trailing '/' */
+  char *query; /* remote: "?..." and/or "#..." that followed the path, or "" */
   int dirfd;   /* local: the album directory */
-  const pp_net *net;
+  pp_net net;  /* the run's settings, with the album's own credentials */
 };
 
 /* ---- registry of temporary files being written, for the signal path ----
@@ -72,12 +75,26 @@ pp_album *pp_album_open(const char *spec, const pp_net *net, char *reason,
     snprintf(reason, rsz, "out of memory");
     return NULL;
   }
-  a->net = net;
+  a->net = *net;
   a->dirfd = -1;
-  if (strncmp(spec, "http://", 7) == 0 || strncmp(spec, "https://", 8) == 0) {
+  if (strncasecmp(spec, "http://", 7) == 0 || strncasecmp(spec, "https://", 8) == 0) {
     a->remote = 1;
-    a->base = strdup(spec);
-    if (!a->base) {
+    /* --protocols is about where sources may come from; the album is an
+     * http(s) URL the user typed, and stays one. */
+    a->net.protocols = PP_PROTO_HTTP | PP_PROTO_HTTPS;
+    const char *user = getenv("PHOTOPIPE_ALBUM_USER");
+    const char *password = getenv("PHOTOPIPE_ALBUM_PASSWORD");
+    if (user && *user) {
+      a->net.user = user;
+      a->net.password = password ? password : "";
+    }
+    /* The query and fragment stay after the photo's name. */
+    size_t path_end = strcspn(spec + strcspn(spec, ":") + 3, "?#") + strcspn(spec, ":") + 3;
+    a->base = strndup(spec, path_end);
+    a->query = strdup(spec + path_end);
+    if (!a->base || !a->query) {
+      free(a->base);
+      free(a->query);
       free(a);
       snprintf(reason, rsz, "out of memory");
       return NULL;
@@ -111,6 +128,7 @@ int pp_album_close(pp_album *a) {
     close(a->dirfd);
   }
   free(a->base);
+  free(a->query);
   free(a);
   return rc;
 }
@@ -121,10 +139,10 @@ static char *remote_url(const pp_album *a, const char *name) {
   char *seg = pp_url_escape_segment(name);
   if (!seg)
     return NULL;
-  size_t n = strlen(a->base) + strlen(seg) + 2;
+  size_t n = strlen(a->base) + strlen(seg) + strlen(a->query) + 2;
   char *url = malloc(n);
   if (url)
-    snprintf(url, n, "%s/%s", a->base, seg);
+    snprintf(url, n, "%s/%s%s", a->base, seg, a->query);
   free(seg);
   return url;
 }
@@ -137,7 +155,7 @@ int pp_album_exists(pp_album *a, const char *name, int *exists, char *reason,
       snprintf(reason, rsz, "out of memory");
       return -1;
     }
-    int rc = pp_http_exists(a->net, url, exists, reason, rsz);
+    int rc = pp_http_exists(&a->net, url, exists, reason, rsz);
     free(url);
     return rc;
   }
@@ -243,14 +261,24 @@ static int store_local(pp_album *a, const char *name, const void *data,
   }
   if (slot >= 0)
     atomic_store(&g_tmp[slot].state, 0);
+  errno = saved; /* says whether to try again (pp_album_store) */
   return ok ? 0 : taken ? 1 : -1;
 }
 
 int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
                    int no_replace, int *attempts, char *reason, size_t rsz) {
   if (!a->remote) {
-    *attempts = 1;
-    return store_local(a, name, data, len, no_replace, reason, rsz);
+    int rc;
+    *attempts = 0;
+    /* Out of descriptors or memory is "not now": back off and try again. */
+    for (int retry = 0;; retry++) {
+      ++*attempts;
+      rc = store_local(a, name, data, len, no_replace, reason, rsz);
+      if (rc >= 0 || !pp_errno_transient(errno) || retry >= a->net.retries ||
+          pp_backoff_sleep(&a->net, retry + 1) != 0)
+        break;
+    }
+    return rc;
   }
   if (no_replace) {
     int exists = 0;
@@ -266,7 +294,7 @@ int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
     snprintf(reason, rsz, "out of memory");
     return -1;
   }
-  int rc = pp_http_put(a->net, url, data, len, attempts, reason, rsz);
+  int rc = pp_http_put(&a->net, url, data, len, attempts, reason, rsz);
   free(url);
   return rc;
 }
@@ -280,7 +308,7 @@ int pp_album_read(pp_album *a, const char *name, uint64_t max_bytes, unsigned ch
       return -1;
     }
     int attempts;
-    int rc = pp_fetch(a->net, url, data, len, &attempts, reason, rsz);
+    int rc = pp_fetch(&a->net, url, data, len, &attempts, reason, rsz);
     free(url);
     return rc;
   }

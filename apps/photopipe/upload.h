@@ -12,7 +12,15 @@
  *
  * Remote albums get one PUT per photo to BASE/NAME (NAME percent-encoded);
  * the server is expected to store it atomically (nginx's dav module writes a
- * temporary file and renames it).  Retries follow fetch.h.
+ * temporary file and renames it).  Retries follow fetch.h.  A query string
+ * or fragment in the album URL ("https://h/dav/?token=abc") stays at the
+ * end: BASE/NAME?token=abc.  The album's credentials may come from the
+ * environment, PHOTOPIPE_ALBUM_USER and PHOTOPIPE_ALBUM_PASSWORD, so they
+ * appear neither on the command line (visible in ps) nor in shell history;
+ * they are sent to the album's host only.
+ *
+ * A local write that fails for lack of resources (out of file descriptors or
+ * memory: EMFILE, ENFILE, ENOMEM) is retried with the network's back-off.
  */
 #ifndef PP_UPLOAD_H
 #define PP_UPLOAD_H

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "safetext.h"
+
 typedef struct walk {
   int recursive, quiet;
   pp_emit_fn emit;
@@ -77,8 +79,12 @@ static int walk_dir(walk *w, const char *dir, int depth) {
       snprintf(w->reason, w->rsz, "cannot list '%s': %s", dir, strerror(errno));
       return -1;
     }
-    if (!w->quiet)
-      fprintf(stderr, "photopipe: warning: cannot list '%s': %s\n", dir, strerror(errno));
+    if (!w->quiet) {
+      int e = errno;
+      pp_shown_buf shown;
+      fprintf(stderr, "photopipe: warning: cannot list '%s': %s\n", pp_shown(&shown, dir),
+              strerror(e));
+    }
     return 0;
   }
   size_t dl = strlen(dir);
@@ -98,9 +104,11 @@ static int walk_dir(walk *w, const char *dir, int depth) {
             /* A real folder (a symlink to one is not followed). */
             if (w->recursive && depth + 1 < PP_WALK_MAX_DEPTH)
               rc = walk_dir(w, path, depth + 1);
-            else if (w->recursive && !w->quiet)
+            else if (w->recursive && !w->quiet) {
+              pp_shown_buf shown;
               fprintf(stderr, "photopipe: warning: '%s' is more than %d folders deep: skipped\n",
-                      path, PP_WALK_MAX_DEPTH);
+                      pp_shown(&shown, path), PP_WALK_MAX_DEPTH);
+            }
           } else if (pp_is_image_name(names[i]) && stat(path, &st) == 0 &&
                      S_ISREG(st.st_mode)) {
             (*w->found)++;

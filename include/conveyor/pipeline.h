@@ -358,7 +358,12 @@ CV_EXTERN int cv_pipeline_cancel(cv_pipeline *p);
  * preserved).  The monitor thread then performs cv_pipeline_cancel() within
  * microseconds.  Install the handler after cv_pipeline_create() and remove
  * it before cv_pipeline_destroy().  Before start it makes start return
- * CV_ECANCELED.  Returns CV_OK or CV_EINVAL. */
+ * CV_ECANCELED.  A handler still running on another thread when destroy
+ * begins is safe: once destroy has begun, calls return CV_ESHUTDOWN without
+ * touching the pipe, and destroy waits for calls in progress before it
+ * closes it.  No call may begin after destroy has returned (p is freed):
+ * clear the pointer your handler reads and wait for handlers already in it
+ * first.  Returns CV_OK, CV_ESHUTDOWN (destroy has begun) or CV_EINVAL. */
 CV_EXTERN int cv_pipeline_cancel_async(cv_pipeline *p);
 
 /* True once the pipeline was cancelled or failed fast.  For stage functions
@@ -440,8 +445,11 @@ CV_EXTERN int cv_pipeline_stats_json(const cv_pipeline *p, char *buf,
                                      size_t len, size_t *needed);
 
 /* Cancels if still running, waits for every thread, destroys items left in
- * the queues and frees everything.  Must not be called from a stage
- * function or callback.  Returns CV_OK or CV_EINVAL. */
+ * the queues and frees everything.  From its first instruction on,
+ * cv_pipeline_cancel_async() returns CV_ESHUTDOWN; calls already in progress
+ * are waited for before the wake-up pipe is closed (write end first).  Must
+ * not be called from a stage function or callback.  Returns CV_OK or
+ * CV_EINVAL. */
 CV_EXTERN int cv_pipeline_destroy(cv_pipeline *p);
 
 #ifdef __cplusplus

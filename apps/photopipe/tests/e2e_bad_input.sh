@@ -81,7 +81,8 @@ file://$T/n/evil.php%00.jpg
 file://$T/n/%2e%2e
 URLS
 set +e
-"$PP" --urls "$T/urls" --to "$T/nalbum" -s 200x200 --json >"$T/names.json" 2>"$T/names.err"
+"$PP" --urls "$T/urls" --protocols http,https,file --to "$T/nalbum" -s 200x200 --json \
+  >"$T/names.json" 2>"$T/names.err"
 rc=$?
 (cd "$T/n" && "$PP" --prefix "file://$T/n/" ../a.jpg /etc/passwd --to "$T/nalbum2" --quiet \
    2>"$T/prefix.err")

@@ -15,7 +15,8 @@ pass "local folder -> local album"
 
 # file:// URLs, one per line on stdin; seed's 3/4/5 workers.
 ls "$T/camera" | sed "s|^|file://$T/camera/|" >"$T/urls.txt"
-"$PP" --urls - --to "$T/album2" -s 640x480 -w 3,4,5 --quiet <"$T/urls.txt" ||
+"$PP" --urls - --protocols http,https,file --to "$T/album2" -s 640x480 -w 3,4,5 --quiet \
+  <"$T/urls.txt" ||
   fail "file:// run exited $?"
 "$KIT" check "$T/camera" "$T/album2" 640 480 $N || fail "album check (file URLs)"
 pass "file:// URLs from stdin"

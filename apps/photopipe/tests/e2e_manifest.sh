@@ -24,8 +24,8 @@ A=$T/album
 IMG_0001.jpg" ] || fail "album: $(ls "$A")"
 rows=$(manifest_sql "$A" "SELECT name, source, state, source_size, length(source_sha256),
        output_size, length(output_sha256), settings FROM photos ORDER BY name")
-expect="IMG_0001-2.jpg|$T/camB/IMG_0001.jpg|stored|$(stat -c %s "$T/camB/IMG_0001.jpg")|64|$(stat -c %s "$A/IMG_0001-2.jpg")|64|fit=300x300 quality=85 format=jpeg strip=1 enlarge=0
-IMG_0001.jpg|$T/camA/IMG_0001.jpg|stored|$(stat -c %s "$T/camA/IMG_0001.jpg")|64|$(stat -c %s "$A/IMG_0001.jpg")|64|fit=300x300 quality=85 format=jpeg strip=1 enlarge=0"
+expect="IMG_0001-2.jpg|$T/camB/IMG_0001.jpg|stored|$(stat -c %s "$T/camB/IMG_0001.jpg")|64|$(stat -c %s "$A/IMG_0001-2.jpg")|64|fit=300x300 quality=85 format=jpeg strip=1 enlarge=0 profile=srgb
+IMG_0001.jpg|$T/camA/IMG_0001.jpg|stored|$(stat -c %s "$T/camA/IMG_0001.jpg")|64|$(stat -c %s "$A/IMG_0001.jpg")|64|fit=300x300 quality=85 format=jpeg strip=1 enlarge=0 profile=srgb"
 [ "$rows" = "$expect" ] || fail "manifest rows:
 $rows
 want:

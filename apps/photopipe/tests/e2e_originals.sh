@@ -32,12 +32,13 @@ pass "album = / inside a source (or the watched folder) refused, exit 2"
 
 # Sources listed later are checked one by one: a file:// URL and a path in
 # a --urls list that point into the album fail; the others are stored.
+# (A list may name local files only when --protocols allows them.)
 mkdir -p "$T/album"
 cp "$T/d/IMG_0001.jpg" "$T/album/own.jpg"
 own=$(sha256sum <"$T/album/own.jpg")
 printf '%s\n' "file://$T/album/own.jpg" "$T/album/own.jpg" "$T/d/IMG_0002.jpg" >"$T/list"
 rc=0
-"$PP" --urls "$T/list" --to "$T/album" -s 200x200 --json >"$T/l.json" 2>"$T/l.err" || rc=$?
+"$PP" --urls "$T/list" --protocols file,http,https --to "$T/album" -s 200x200 --json >"$T/l.json" 2>"$T/l.err" || rc=$?
 [ $rc = 1 ] || fail "list into the album: exit $rc"
 [ "$(json_get "$T/l.json" 'j["failed"], j["stored"]')" = "(2, 1)" ] || fail "$(cat "$T/l.json")"
 [ "$(grep -c 'the source is inside the album' "$T/l.err")" = 2 ] || fail "$(cat "$T/l.err")"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "protocols.h"
 #include "test.h"
 
 static int parse(pp_options *o, int cpus, const char *const *args) {
@@ -67,6 +68,13 @@ int main(void) {
   CHECK(o.format == PP_FORMAT_KEEP && o.strip == 0);
   CHECK_EQ(parse(&o, 2, (const char *[]){"-s", "640", "in", "--to", "x", NULL}), 0);
   CHECK(o.width == 640 && o.height == 640);
+  CHECK(o.min_speed == 1024 && o.protocols == 0 && !o.keep_profile);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"--min-speed", "10k", "--protocols", "https,FILE",
+                                         "--keep-profile", "in", "--to",
+                                         "https://u:p@h/dav/?t=1", NULL}),
+           0);
+  CHECK(o.min_speed == 10240 && o.protocols == (PP_PROTO_HTTPS | PP_PROTO_FILE) &&
+        o.keep_profile);
 
   /* Usage errors. */
   const char *const bad[][8] = {
@@ -86,12 +94,19 @@ int main(void) {
       {"in", "--to", NULL},                           /* missing value */
       {"--json", "--quiet", "in", "--to", "x", NULL},
       {"--prefix", "http://cam/", "--to", "x", NULL}, /* prefix without names */
+      {NULL},                                         /* nothing: the usage */
+      {"in", "--to", "ftp://host/album", NULL},       /* album scheme */
+      {"in", "--to", "file:///album", NULL},
+      {"--protocols", "http,gopher", "in", "--to", "x", NULL},
+      {"--protocols", "", "in", "--to", "x", NULL},
+      {"--min-speed", "0", "in", "--to", "x", NULL},
+      {"-lq", "in", "--to", "x", NULL},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = parse(&o, 2, bad[i]);
     if (rc != 2) {
-      fprintf(stderr, "case %zu (%s %s) returned %d, want 2\n", i, bad[i][0],
-              bad[i][1] ? bad[i][1] : "", rc);
+      fprintf(stderr, "case %zu (%s %s) returned %d, want 2\n", i,
+              bad[i][0] ? bad[i][0] : "", bad[i][0] && bad[i][1] ? bad[i][1] : "", rc);
       return 1;
     }
   }

@@ -12,6 +12,7 @@
  *   pp_testkit decode DIR W H     every visible file in DIR decodes completely
  *       and fits inside WxH; no hidden (temporary) files; prints the count
  *   pp_testkit info FILE          prints "W H BANDS FORMAT MEAN"
+ *   pp_testkit anim FILE          writes a 3-frame 320x240 animated GIF
  * Exit 0 when everything holds, 1 with a message per problem otherwise. */
 #include <dirent.h>
 #include <stdint.h>
@@ -324,6 +325,42 @@ static int cmd_info(const char *path) {
   return 0;
 }
 
+/* Three frames (red, green, blue) stacked as libvips animations are. */
+static int cmd_anim(const char *path) {
+  VipsImage *frames[3] = {NULL, NULL, NULL}, *all = NULL, *out = NULL;
+  int rc = 1;
+  for (int i = 0; i < 3; i++) {
+    VipsImage *black = NULL;
+    double a[3] = {1, 1, 1}, b[3] = {i == 0 ? 250 : 5, i == 1 ? 250 : 5, i == 2 ? 250 : 5};
+    if (vips_black(&black, 320, 240, "bands", 3, NULL) ||
+        vips_linear(black, &frames[i], a, b, 3, "uchar", TRUE, NULL)) {
+      if (black)
+        g_object_unref(black);
+      goto done;
+    }
+    g_object_unref(black);
+  }
+  if (vips_arrayjoin(frames, &all, 3, "across", 1, NULL) ||
+      vips_copy(all, &out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
+    goto done;
+  vips_image_set_int(out, "page-height", 240);
+  int delay[3] = {100, 100, 100};
+  vips_image_set_array_int(out, "delay", delay, 3);
+  vips_image_set_int(out, "loop", 0);
+  rc = vips_image_write_to_file(out, path, NULL) ? 1 : 0;
+done:
+  if (rc)
+    fprintf(stderr, "pp_testkit: cannot write %s: %s\n", path, vips_error_buffer());
+  for (int i = 0; i < 3; i++)
+    if (frames[i])
+      g_object_unref(frames[i]);
+  if (all)
+    g_object_unref(all);
+  if (out)
+    g_object_unref(out);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (VIPS_INIT(argv[0]))
     return 1;
@@ -336,8 +373,11 @@ int main(int argc, char **argv) {
     rc = cmd_decode(argv[2], atoi(argv[3]), atoi(argv[4]));
   else if (argc == 3 && strcmp(argv[1], "info") == 0)
     rc = cmd_info(argv[2]);
+  else if (argc == 3 && strcmp(argv[1], "anim") == 0)
+    rc = cmd_anim(argv[2]);
   else
-    fprintf(stderr, "usage: pp_testkit bad DIR | check SRC ALBUM W H N | decode DIR W H | info FILE\n");
+    fprintf(stderr, "usage: pp_testkit bad DIR | check SRC ALBUM W H N | decode DIR W H | "
+                    "info FILE | anim FILE\n");
   vips_shutdown();
   return rc;
 }
