@@ -1,8 +1,6 @@
-/* names.c - album name sanitising and collision handling (see names.h). */
+/* names.c - album name sanitising (see names.h). */
 #include "names.h"
 
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,124 +143,6 @@ void pp_name_set_ext(char *name, const char *ext) {
   if (stem + xl > PP_NAME_MAX)
     stem = utf8_cut(name, PP_NAME_MAX - xl);
   memcpy(name + stem, ext, xl + 1);
-}
-
-/* ---- the set of claimed names: an open-addressing hash set of lowercase
- * copies, grown at 50% load.  Claims happen once per listed photo, so a
- * mutex is plenty. */
-
-struct pp_names {
-  pthread_mutex_t lock;
-  char **slots;
-  size_t cap, count;
-};
-
-static uint64_t hash_lower(const char *s) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c >= 'A' && c <= 'Z')
-      c = (unsigned char)(c - 'A' + 'a');
-    h = (h ^ c) * 1099511628211ULL;
-  }
-  return h;
-}
-
-static int eq_lower(const char *a, const char *b) {
-  for (;; a++, b++) {
-    unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-    if (x >= 'A' && x <= 'Z')
-      x = (unsigned char)(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z')
-      y = (unsigned char)(y - 'A' + 'a');
-    if (x != y)
-      return 0;
-    if (!x)
-      return 1;
-  }
-}
-
-pp_names *pp_names_new(void) {
-  pp_names *n = calloc(1, sizeof *n);
-  if (!n)
-    return NULL;
-  n->cap = 64;
-  n->slots = calloc(n->cap, sizeof *n->slots);
-  if (!n->slots) {
-    free(n);
-    return NULL;
-  }
-  pthread_mutex_init(&n->lock, NULL);
-  return n;
-}
-
-void pp_names_free(pp_names *n) {
-  if (!n)
-    return;
-  for (size_t i = 0; i < n->cap; i++)
-    free(n->slots[i]);
-  free(n->slots);
-  pthread_mutex_destroy(&n->lock);
-  free(n);
-}
-
-static char **find_slot(char **slots, size_t cap, const char *s) {
-  size_t i = (size_t)hash_lower(s) & (cap - 1);
-  while (slots[i] && !eq_lower(slots[i], s))
-    i = (i + 1) & (cap - 1);
-  return &slots[i];
-}
-
-static int grow(pp_names *n) {
-  size_t cap = n->cap * 2;
-  char **slots = calloc(cap, sizeof *slots);
-  if (!slots)
-    return -1;
-  for (size_t i = 0; i < n->cap; i++)
-    if (n->slots[i])
-      *find_slot(slots, cap, n->slots[i]) = n->slots[i];
-  free(n->slots);
-  n->slots = slots;
-  n->cap = cap;
-  return 0;
-}
-
-char *pp_names_claim(pp_names *n, const char *want, int *renamed) {
-  char cand[PP_NAME_MAX + 32];
-  size_t len = strlen(want);
-  size_t el = ext_len(want, len);
-  char *result = NULL;
-  pthread_mutex_lock(&n->lock);
-  if (2 * (n->count + 1) > n->cap && grow(n) != 0)
-    goto out;
-  snprintf(cand, sizeof cand, "%s", want);
-  *renamed = 0;
-  for (unsigned k = 2;; k++) {
-    char **slot = find_slot(n->slots, n->cap, cand);
-    if (!*slot) {
-      char *keep = strdup(cand);
-      result = strdup(cand);
-      if (!keep || !result) {
-        free(keep);
-        free(result);
-        result = NULL;
-        goto out;
-      }
-      *slot = keep;
-      n->count++;
-      break;
-    }
-    *renamed = 1;
-    char suffix[16];
-    int sl = snprintf(suffix, sizeof suffix, "-%u", k);
-    size_t stem = len - el;
-    if (stem + (size_t)sl + el > PP_NAME_MAX)
-      stem = utf8_cut(want, PP_NAME_MAX - (size_t)sl - el);
-    snprintf(cand, sizeof cand, "%.*s%s%s", (int)stem, want, suffix, want + len - el);
-  }
-out:
-  pthread_mutex_unlock(&n->lock);
-  return result;
 }
 
 char *pp_url_escape_segment(const char *name) {

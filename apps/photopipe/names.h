@@ -13,7 +13,8 @@
  *     keeping its extension;
  *   - two sources that would get the same name (compared case-insensitively,
  *     for case-insensitive albums) are told apart with a "-2", "-3", ...
- *     suffix: the first keeps the name, so a rerun maps names identically.
+ *     suffix by the album's manifest (manifest.h), which remembers which
+ *     source holds which name across runs.
  */
 #ifndef PP_NAMES_H
 #define PP_NAMES_H
@@ -41,17 +42,6 @@ int pp_name_from_path(const char *path, char *out, const char **why);
 /* Replaces the extension of `name` (in place, PP_NAME_MAX + 1 bytes of
  * room) with `ext` (".jpg"), or appends it when there is none. */
 void pp_name_set_ext(char *name, const char *ext);
-
-/* The set of names claimed in this run.  Thread-safe. */
-typedef struct pp_names pp_names;
-
-pp_names *pp_names_new(void);
-void pp_names_free(pp_names *n);
-
-/* Claims `want` or, when taken, the first free "stem-N.ext" (N = 2, 3...).
- * Returns a malloc'd name (the caller owns it) and sets *renamed, or NULL
- * when out of memory. */
-char *pp_names_claim(pp_names *n, const char *want, int *renamed);
 
 /* Percent-encodes `name` for use as one URL path segment.  Returns a
  * malloc'd string or NULL. */
