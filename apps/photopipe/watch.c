@@ -24,6 +24,7 @@ typedef struct entry {
   int fed;         /* fed once at least, with the size and mtime below */
   off_t fed_size;
   struct timespec fed_mtime;
+  char fed_sha256[65]; /* its content then ("" unknown) */
 } entry;
 
 typedef struct watcher {
@@ -56,6 +57,24 @@ static int stat_file(watcher *w, const char *name, struct stat *st) {
   if (snprintf(path, sizeof path, "%s/%s", w->dir, name) >= (int)sizeof path)
     return -1;
   return stat(path, st) == 0 && S_ISREG(st->st_mode) ? 0 : -1;
+}
+
+/* SHA-256 of the file at `path` as hex into out (65 bytes); "" when it
+ * cannot be read. */
+static void file_sha256(const char *path, char out[65]) {
+  out[0] = '\0';
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return;
+  GChecksum *c = g_checksum_new(G_CHECKSUM_SHA256);
+  unsigned char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    g_checksum_update(c, buf, (gssize)n);
+  if (!ferror(f))
+    snprintf(out, 65, "%s", g_checksum_get_string(c));
+  g_checksum_free(c);
+  fclose(f);
 }
 
 /* Notes activity on `name` (relative to the watched folder): it is looked
@@ -103,13 +122,27 @@ static int settle(watcher *w, const char *name, entry *e, int64_t now) {
       return 0;
   }
   e->due_ns = 0;
-  if (e->fed && e->fed_size == st.st_size && same_time(e->fed_mtime, st.st_mtim))
-    return 0; /* quiet, and as it was fed last time */
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", w->dir, name);
+  char sha[65] = "";
+  if (e->fed && e->fed_size == st.st_size) {
+    if (same_time(e->fed_mtime, st.st_mtim))
+      return 0; /* quiet, and as it was fed last time */
+    /* Same size, new mtime: touched (touch(1) opens, closes and sets the
+     * time), or rewritten with the same length.  Only new bytes are a new
+     * photo. */
+    file_sha256(path, sha);
+    if (sha[0] && strcmp(sha, e->fed_sha256) == 0) {
+      e->fed_mtime = st.st_mtim;
+      return 0;
+    }
+  }
+  if (!sha[0])
+    file_sha256(path, sha);
   e->fed = 1;
   e->fed_size = st.st_size;
   e->fed_mtime = st.st_mtim;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", w->dir, name);
+  memcpy(e->fed_sha256, sha, sizeof sha);
   return w->emit(w->arg, PP_SRC_FILE, path, NULL);
 }
 

@@ -18,11 +18,13 @@
  * done, as long as its writer does not pause for longer than the settle
  * time between steps.
  *
- * A file is fed again whenever it becomes quiet with a size or mtime other
- * than when it was last fed: an overwritten photo is redone (the album's
+ * A file is fed again whenever it becomes quiet with other content than
+ * when it was last fed: an overwritten photo is redone (the album's
  * manifest keeps its name), and one that failed is retried once it changes.
  * A file that becomes quiet unchanged (touched, or reopened and closed
- * without a write) is not fed again.
+ * without a write) is not fed again: another size means new content; the
+ * same size with a new mtime is told apart by the content's SHA-256, taken
+ * when the file was fed.
  *
  * The loop sleeps in poll(2) on the inotify descriptor and on `stop_fd`,
  * waking when the next file's settle time is up; anything readable on

@@ -2,9 +2,9 @@
 # e2e_watch_settle.sh - a watch that waits: a photo written in several
 # open/write/close steps, and one half-written when the watch starts, are
 # taken only once complete (no failure); a photo overwritten later is redone
-# under its name; a file that failed is retried once it changes; subfolders
-# are watched, one made later too; the watched folder being deleted ends the
-# run with a line and exit 1.
+# under its name, one touched or rewritten unchanged is not; a file that
+# failed is retried once it changes; subfolders are watched, one made later
+# too; the watched folder being deleted ends the run with a line and exit 1.
 source "$3/lib.sh" "$@"
 corpus "$T/shots" 4 1200x900
 corpus "$T/other" 4 900x900
@@ -49,6 +49,15 @@ new=$(sha256sum "$T/inbox/IMG_0002.jpg" | cut -d' ' -f1)
 redone() { [ "$(row_hash IMG_0002.jpg)" = "$new" ]; }
 wait_for redone || fail "the overwritten photo was not redone"
 pass "a photo overwritten later is redone"
+
+# Touched, and rewritten with its own bytes (same size, new mtime): the same
+# photo, not fed again (the summary's count at the end says so).
+touch "$T/inbox/IMG_0002.jpg"
+cp "$T/inbox/IMG_0002.jpg" "$T/same.jpg"
+cat "$T/same.jpg" >"$T/inbox/IMG_0002.jpg"
+sleep 3
+[ "$(row_hash IMG_0002.jpg)" = "$new" ] || fail "the rewritten photo's row changed"
+pass "a photo touched or rewritten unchanged is not redone"
 
 # A file that fails is retried when it changes.
 echo "not a photo yet" >"$T/inbox/IMG_0004.jpg"
