@@ -95,14 +95,19 @@ else
 fi
 
 # ulimit -n 16 with 8 download and 8 upload workers against a WebDAV album:
-# fewer workers, every photo stored.
+# fewer workers, every photo stored.  (At 16, a run with one network worker
+# per stage has two descriptors to spare: stdio, the stop and wake pipes,
+# the manifest's three, and the upload's connection with libcurl's socket
+# pair take the rest.  ThreadSanitizer keeps two more open for itself.)
 corpus "$T/many" 30 320x240
+fds=16
+if nm "$PP" 2>/dev/null | grep -e __tsan_init >/dev/null; then fds=18; fi
 set +e
-(ulimit -n 16; "$PP" "$T/many" --to "http://$h/flaky/0/" -s 100x100 -w 8,2,8 --json \
+(ulimit -n $fds; "$PP" "$T/many" --to "http://$h/flaky/0/" -s 100x100 -w 8,2,8 --json \
    >"$T/emfile.json" 2>"$T/emfile.err")
 rc=$?
 set -e
 [ $rc = 0 ] && [ "$(json_get "$T/emfile.json" 'j["stored"]')" = 30 ] ||
-  fail "ulimit -n 16: exit $rc $(cat "$T/emfile.err")"
-grep -q 'warning: only 16 file descriptors' "$T/emfile.err" || fail "no warning: $(cat "$T/emfile.err")"
-pass "ulimit -n 16: workers fitted, 30/30 stored"
+  fail "ulimit -n $fds: exit $rc $(cat "$T/emfile.err")"
+grep -q "warning: only $fds file descriptors" "$T/emfile.err" || fail "no warning: $(cat "$T/emfile.err")"
+pass "ulimit -n $fds: workers fitted, 30/30 stored"
