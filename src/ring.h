@@ -56,6 +56,10 @@ extern int cv__queue_force_symmetric;
 /* Test builds only (tests/queue_ring_wake.c): called between a claim and the
  * publication (the freeing) of the claimed slots. */
 extern void (*cv__ring_test_after_claim)(void);
+/* Called between the two reads that count unfinished items (in task_done,
+ * join and stats), where another thread's put, task_done or discard could
+ * fall (tests/queue_ring_accounting.c). */
+extern void (*cv__ring_test_mid_count)(void);
 #endif
 
 #endif /* CONVEYOR_RING_H */
