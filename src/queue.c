@@ -222,6 +222,8 @@ int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
     return CV_EINVAL;
   if (o.order == CV_PRIORITY && !o.compare)
     return CV_EINVAL;
+  if (o.capacity > CV_QUEUE_MAX_CAPACITY)
+    return CV_EINVAL;
 
   cv_queue *q = calloc(1, sizeof(*q));
   if (!q)
@@ -392,7 +394,7 @@ static int put_locked(cv_queue *q, void *const *items, size_t n, size_t *done,
 }
 
 int cv_queue_put(cv_queue *q, void *item, int64_t timeout_ns) {
-  if (!q)
+  if (!q || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   size_t done;
   if (q->fast)
@@ -411,10 +413,8 @@ int cv_queue_put_many(cv_queue *q, void *const *items, size_t n, size_t *nput,
                       int64_t timeout_ns) {
   if (nput)
     *nput = 0;
-  if (!q || (!items && n > 0))
+  if (!q || !items || n == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
-  if (n == 0)
-    return CV_OK;
   size_t done;
   int rc;
   if (q->fast) {
@@ -484,7 +484,7 @@ static int get_locked(cv_queue *q, void **items, size_t max, size_t *got,
 }
 
 int cv_queue_get(cv_queue *q, void **item, int64_t timeout_ns) {
-  if (!q || !item)
+  if (!q || !item || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   size_t got;
   if (q->fast)
@@ -503,7 +503,7 @@ int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
                       int64_t timeout_ns) {
   if (nget)
     *nget = 0;
-  if (!q || !items || !nget || max == 0)
+  if (!q || !items || !nget || max == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   if (q->fast)
     return cv__ring_get(q->fast, items, max, nget, timeout_ns);
@@ -538,7 +538,7 @@ int cv_queue_task_done_n(cv_queue *q, size_t n) {
 int cv_queue_task_done(cv_queue *q) { return cv_queue_task_done_n(q, 1); }
 
 int cv_queue_join(cv_queue *q, int64_t timeout_ns) {
-  if (!q)
+  if (!q || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   if (q->fast)
     return cv__ring_join(q->fast, timeout_ns);

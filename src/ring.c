@@ -181,7 +181,9 @@ static int closed_code(cv__ring *r) {
 
 int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   cv__event_global_init();
-  if (capacity == 0 || capacity > ((uint64_t)1 << 40) ||
+  /* queue.c refuses capacities above CV_QUEUE_MAX_CAPACITY; the second
+   * test matters only where size_t is 32 bits. */
+  if (capacity == 0 || capacity > CV_QUEUE_MAX_CAPACITY ||
       capacity > SIZE_MAX / sizeof(slot))
     return CV_ENOMEM;
   size_t size = (sizeof(cv__ring) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
