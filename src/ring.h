@@ -45,6 +45,12 @@ void cv__ring_stats(cv__ring *r, cv_queue_stats *out);
 int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
                         unsigned flags);
 
+/* 1 when the library was built with the ring (Linux, CV_LOCKFREE=ON), 0 in
+ * the portable build: there every queue is the mutex implementation, and
+ * the functions above are not compiled.  Tests read it to skip what is
+ * about the ring only. */
+extern const int cv__queue_have_ring;
+
 /* Tests set this to 1 before creating queues to exercise the mutex
  * implementation on bounded FIFO queues too. */
 extern int cv__queue_force_locked;
