@@ -94,7 +94,7 @@ typedef struct tlog {
 enum role { WRITER, READER, HOLDER, OBSERVER, LOOPER, KEEPER };
 static const int casts[2][THREADS] = {
     {WRITER, WRITER, WRITER, READER, READER, HOLDER},
-    {LOOPER, LOOPER, LOOPER, LOOPER, KEEPER, OBSERVER}};
+    {LOOPER, LOOPER, LOOPER, KEEPER, OBSERVER, OBSERVER}};
 
 static tlog logs[THREADS + 1];
 static cv_queue *q;
@@ -312,11 +312,11 @@ static void *worker(void *arg) {
         do_join_polls(l, 100);
       break;
     default:
-      if (x < 40)
+      if (x < 80)
         do_join_polls(l, 1000);
-      else if (x < 55)
+      else if (x < 88)
         do_join(l);
-      else if (x < 75)
+      else if (x < 94)
         do_size(l);
       else
         do_stats(l);
