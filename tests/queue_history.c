@@ -656,25 +656,31 @@ static void one_round(const cv_queue_options *base, uint64_t seed) {
     logs[t].rng = seed * 31 + (uint64_t)t + 1;
     logs[t].role = t < THREADS ? casts[cast][t] : OBSERVER;
   }
-  /* Streaming rounds are short: thread 0 ends them after 0-400 calls of
-   * its own.  Looping ones are long (many polls of join between the puts
-   * and task_dones): the main thread ends them after 1-5 ms. */
-  end_after = cast == 0 ? (int)(test_rand(&rng) % 401) : -1;
+  /* Streaming rounds are short.  Half of them thread 0 ends in full flow
+   * after 0-400 calls of its own; the other half the main thread ends
+   * after 0-300 us asleep: its wake-up preempts a running thread, maybe
+   * between two reads of a task_done, which is how an immediate shutdown
+   * gets to fall between them.  Looping rounds are long (many polls of
+   * join between the puts and task_dones): the main thread ends them after
+   * 1-5 ms. */
+  bool by_main = cast == 1 || test_rand(&rng) % 2;
+  end_after = by_main ? -1 : (int)(test_rand(&rng) % 401);
   for (int t = 0; t < THREADS; t++)
     CHECK(pthread_create(&logs[t].th, NULL, worker, &logs[t]) == 0);
   tlog *m = &logs[MAIN];
-  if (cast == 1) {
-    struct timespec ts = {0, (1000 + (long)(test_rand(&rng) % 4000)) * 1000};
+  if (by_main) {
+    long us = cast == 1 ? 1000 + (long)(test_rand(&rng) % 4000)
+                        : (long)(test_rand(&rng) % 301);
+    struct timespec ts = {0, us * 1000};
     nanosleep(&ts, NULL);
-    do_end(m);
   } else {
     /* Thread 0 may block, or the readers run out of calls, before it
      * gets there: then the main thread ends the round. */
     int64_t give_up = test_now_ns() + CV_MSEC(20);
     while (!atomic_load(&ended) && test_now_ns() < give_up)
       test_sleep_ms(1);
-    do_end(m);
   }
+  do_end(m);
   for (int t = 0; t < THREADS; t++)
     CHECK(pthread_join(logs[t].th, NULL) == 0);
   /* What is left: drained (and finished) by the main thread, then join. */
