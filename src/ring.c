@@ -749,7 +749,10 @@ void cv__ring_stats(cv__ring *r, cv_queue_stats *out) {
    * positions, and `discarding` (raised before the claim, lowered after the
    * count) after them: a discard that claimed before deq was read has then
    * either counted (discarded moved) or not (discarding is not 0).  Read
-   * first, `discarded` never exceeds deq, so gets cannot wrap around. */
+   * first, `discarded` never exceeds deq, so gets cannot wrap around.  A
+   * discarder preempted in that window for all 16 tries leaves gets up to
+   * one batch (64) too high in this one snapshot; stats does not wait for
+   * another thread. */
   uint64_t x, e, d;
   for (int tries = 0;; tries++) {
     x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
