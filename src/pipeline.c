@@ -5,12 +5,14 @@
  *
  * Shape.  Stage i reads its input transport (a bounded cv_queue behind the
  * cv__transport vtable, transport.h) and emits into stage i+1's input, the
- * last stage into the pipeline's output transport.  Each worker is a thread
- * running take -> function -> hand on, and is also the cv_stage_ctx given to
- * the function.  Optional threads: the source (runs the source function,
- * emitting into stage 0), the sink (reads the output and calls the sink),
- * and the monitor (progress reports and cancellation requested from signal
- * handlers).  Nothing here polls: every thread sleeps on a queue, a
+ * last stage into the pipeline's output transport, or, with a sink, straight
+ * into the sink (sink_deliver: the last stage's workers call it, one at a
+ * time, so the output costs no extra hop and no thread).  Each worker is a
+ * thread running take -> function -> hand on, and is also the cv_stage_ctx
+ * given to the function.  Other threads: the source (runs the source
+ * function, emitting into stage 0; optional) and the monitor (progress
+ * reports, cancellation requested from signal handlers, and the worker
+ * controller of automatic stages, autotune.c).  Nothing here polls: every thread sleeps on a queue, a
  * condition variable or, for the monitor, poll(2) on a pipe.
  *
  * The hot path allocates nothing.  A worker takes up to `batch` items with
@@ -60,13 +62,14 @@
  * is completed, even when its item is dropped by cancellation, so the
  * window never stalls.
  *
- * The finish line.  threads_running counts workers, source and sink (plus
+ * The finish line.  threads_running counts workers and the source (plus
  * one reference held by start while it creates them).  The thread that
  * brings it to zero sets `finished`, broadcasts `cond` and wakes the
  * monitor, which makes the last progress report and exits; wait joins all.
  *
- * Lock order: take_mu -> ord_mu; p->mu is never held while calling into a
- * transport or user code, except that cond waits happen under it.
+ * Lock order: take_mu -> ord_mu; sink_mu -> p->mu -> ord_mu (a failing sink
+ * may cancel); p->mu is never held while calling into a transport or user
+ * code, except that cond waits happen under it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -254,10 +257,48 @@ static int get_n(cv__transport *t, void **items, size_t max, size_t *n,
   return t->ops->get_many(t, items, max, n, timeout_ns);
 }
 
+/* The last stage hands its output straight to the sink, on its own worker
+ * thread: no hop through the output queue, no thread of the sink's own.
+ * Unless the user allows concurrent calls, sink_mu keeps the calls one at a
+ * time (waiting for it counts as blocked: the worker waits to hand on). */
+static int sink_deliver(cv_stage_ctx *w, void **items, size_t n) {
+  cv_pipeline *p = w->p;
+  bool serial = !p->sink_concurrent;
+  if (serial && pthread_mutex_trylock(&p->sink_mu) != 0) {
+    int64_t t0 = wait_begin(w, WAIT_BLOCKED);
+    pthread_mutex_lock(&p->sink_mu);
+    wait_end(w, WAIT_BLOCKED, t0);
+  }
+  atomic_fetch_add_explicit(&p->sink_taken, n, memory_order_relaxed);
+  uint64_t ok = 0;
+  size_t i = 0;
+  for (; i < n && !is_cancelled(p); i++) {
+    int rc = p->sink(items[i], p->sink_arg);
+    if (rc == CV_OK) {
+      ok++;
+    } else {
+      atomic_fetch_add_explicit(&p->sink_failed, 1, memory_order_relaxed);
+      if (!is_cancelled(p))
+        report_failure(p, "sink", p->nstages, rc, NULL, NULL);
+    }
+  }
+  atomic_fetch_add_explicit(&p->sink_ok, ok, memory_order_relaxed);
+  for (size_t j = i; j < n; j++) {
+    if (p->output.destroy)
+      p->output.destroy(items[j], p->output.destroy_arg);
+  }
+  atomic_fetch_add_explicit(&p->sink_dropped, n - i, memory_order_relaxed);
+  if (serial)
+    pthread_mutex_unlock(&p->sink_mu);
+  return i == n ? CV_OK : CV_ECANCELED;
+}
+
 /* Hands n items on to the worker's destination, waiting for room (blocked
  * time) if there is none.  Items that cannot enter (cancellation) are
  * dropped.  Returns CV_OK or CV_ECANCELED. */
 static int hand_on(cv_stage_ctx *w, void **items, size_t n) {
+  if (w->dest == &w->p->output && w->p->sink)
+    return sink_deliver(w, items, n);
   cv__transport *t = w->dest->t;
   size_t nput = 0;
   int rc = put_n(t, items, n, &nput, CV_NOWAIT);
@@ -566,7 +607,7 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-/* ---- source and sink -------------------------------------------------- */
+/* ---- source ---------------------------------------------------------- */
 
 static void *source_main(void *arg) {
   cv_stage_ctx *w = arg;
@@ -578,36 +619,6 @@ static void *source_main(void *arg) {
     report_failure(p, "source", CV_SOURCE_INDEX, rc, w, NULL);
   cv__transport *t = p->stages[0]->in.t;
   t->ops->close(t);
-  thread_exit_ref(p);
-  return NULL;
-}
-
-static void *sink_main(void *arg) {
-  cv_pipeline *p = arg;
-  cv__transport *t = p->output.t;
-  void *items[SINK_BATCH];
-  for (;;) {
-    size_t n = 0;
-    if (t->ops->get_many(t, items, SINK_BATCH, &n, CV_FOREVER) != CV_OK)
-      break;
-    CV__BUMP(p->sink_taken, n);
-    size_t i = 0;
-    for (; i < n && !is_cancelled(p); i++) {
-      int rc = p->sink(items[i], p->sink_arg);
-      if (rc == CV_OK) {
-        CV__BUMP(p->sink_ok, 1);
-      } else {
-        CV__BUMP(p->sink_failed, 1);
-        if (!is_cancelled(p))
-          report_failure(p, "sink", p->nstages, rc, NULL, NULL);
-      }
-    }
-    for (size_t j = i; j < n; j++) {
-      if (p->output.destroy)
-        p->output.destroy(items[j], p->output.destroy_arg);
-    }
-    CV__BUMP(p->sink_dropped, n - i);
-  }
   thread_exit_ref(p);
   return NULL;
 }
@@ -700,13 +711,15 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   p->item_destroy = o.item_destroy;
   p->item_destroy_arg = o.item_destroy_arg;
   p->ordered = o.ordered;
-  p->output_capacity = o.output_capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY
-                       : o.output_capacity == CV_UNBOUNDED ? 0
-                                                           : o.output_capacity;
+  /* 0 (the default) is sized at start, from the last stage. */
+  p->output_capacity = o.output_capacity == CV_UNBOUNDED ? 0
+                                                         : o.output_capacity;
+  p->output_capacity_auto = o.output_capacity == 0;
   p->source = o.source;
   p->source_arg = o.source_arg;
   p->sink = o.sink;
   p->sink_arg = o.sink_arg;
+  p->sink_concurrent = o.sink_concurrent;
   p->progress = o.progress;
   p->progress_arg = o.progress_arg;
   p->progress_interval_ns =
@@ -723,6 +736,8 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
     goto fail_mu;
   if (pthread_mutex_init(&p->join_mu, NULL) != 0)
     goto fail_join_mu;
+  if (pthread_mutex_init(&p->sink_mu, NULL) != 0)
+    goto fail_sink_mu;
   if (cv__cond_init(&p->cond) != CV_OK)
     goto fail_cond;
   if (pipe(p->wake_fd) != 0 || set_flags(p->wake_fd[0]) != CV_OK ||
@@ -738,6 +753,8 @@ fail_pipe:
   }
   pthread_cond_destroy(&p->cond);
 fail_cond:
+  pthread_mutex_destroy(&p->sink_mu);
+fail_sink_mu:
   pthread_mutex_destroy(&p->join_mu);
 fail_join_mu:
   pthread_mutex_destroy(&p->mu);
@@ -861,6 +878,23 @@ fail:
   return CV_ENOMEM;
 }
 
+/* The default output queue: never the bottleneck.  It holds at least what
+ * the last stage can hold (its input queue) and twice what its workers can
+ * hand on at once, so that they never wait for a reader that takes items in
+ * blocks; with a sink nothing enters it (the workers call the sink). */
+static size_t output_capacity_for(const cv_pipeline *p) {
+  if (p->sink)
+    return 1;
+  const cv__stage *last = p->stages[p->nstages - 1];
+  size_t cap = CV_PIPELINE_DEFAULT_CAPACITY;
+  size_t burst = 2 * (size_t)last->nworkers * last->batch;
+  if (burst > cap)
+    cap = burst;
+  if (last->capacity > cap)
+    cap = last->capacity;
+  return cap;
+}
+
 /* Creates one thread counted in threads_running. */
 static int spawn(cv_pipeline *p, pthread_t *t, void *(*fn)(void *), void *arg,
                  bool *started) {
@@ -922,6 +956,8 @@ int cv_pipeline_start(cv_pipeline *p) {
     rc = cv__transport_queue_create(&st->in.t, st->capacity, st->in.destroy,
                                     st->in.destroy_arg);
   }
+  if (p->output_capacity_auto)
+    p->output_capacity = output_capacity_for(p);
   if (rc == CV_OK)
     rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
                                     p->output.destroy, p->output.destroy_arg);
@@ -1015,9 +1051,7 @@ int cv_pipeline_start(cv_pipeline *p) {
     return init_rc;
   }
 
-  if (p->sink)
-    rc = spawn(p, &p->sink_thread, sink_main, p, &p->sink_started);
-  if (rc == CV_OK && p->source)
+  if (p->source)
     rc = spawn(p, &p->source_thread, source_main, p->source_ctx,
                &p->source_started);
   if (rc == CV_OK &&
@@ -1119,8 +1153,6 @@ static void join_all(cv_pipeline *p) {
     }
     if (p->source_started)
       pthread_join(p->source_thread, NULL);
-    if (p->sink_started)
-      pthread_join(p->sink_thread, NULL);
     if (p->monitor_started)
       pthread_join(p->monitor_thread, NULL);
     p->joined = true;
@@ -1200,6 +1232,7 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   close(p->wake_fd[0]);
   close(p->wake_fd[1]);
   pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->sink_mu);
   pthread_mutex_destroy(&p->join_mu);
   pthread_mutex_destroy(&p->mu);
   free(p->name);

@@ -137,10 +137,13 @@ struct cv_pipeline {
   void *item_destroy_arg;
   bool ordered;
   size_t output_capacity;
+  bool output_capacity_auto; /* sized at start (output_capacity_for) */
   cv_source_fn source;
   void *source_arg;
   cv_sink_fn sink;
   void *sink_arg;
+  bool sink_concurrent; /* calls may overlap: no sink_mu */
+  pthread_mutex_t sink_mu; /* one sink call at a time (see sink_deliver) */
   cv_progress_fn progress;
   void *progress_arg;
   int64_t progress_interval_ns;
@@ -171,10 +174,10 @@ struct cv_pipeline {
   char err_msg[CV__MSG_MAX];
 
   cv_stage_ctx *source_ctx;
-  pthread_t source_thread, sink_thread, monitor_thread;
-  bool source_started, sink_started, monitor_started;
+  pthread_t source_thread, monitor_thread;
+  bool source_started, monitor_started;
 
-  /* The sink thread's counters (single writer). */
+  /* The sink's counters, added to by the last stage's workers. */
   _Atomic uint64_t sink_taken, sink_ok, sink_failed, sink_dropped;
 
   pthread_mutex_t join_mu;

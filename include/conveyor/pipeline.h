@@ -148,8 +148,10 @@ typedef void (*cv_worker_finish_fn)(void *arg, unsigned worker, void *state);
  * "source", index CV_SOURCE_INDEX); the input closes either way. */
 typedef int (*cv_source_fn)(cv_stage_ctx *ctx, void *arg);
 
-/* Receives each output item, serially, on a thread of its own, in output
- * order.  The sink owns the item (whatever it returns).  A non-zero return
+/* Receives each output item, in output order, one call at a time (unless
+ * cv_pipeline_options.sink_concurrent), on the last stage's worker threads:
+ * the workers hand their output straight to the sink instead of through the
+ * output queue.  The sink owns the item (whatever it returns).  A non-zero return
  * counts the item as failed instead of delivered, and is an error under the
  * pipeline's policy (stage name "sink", index = number of stages). */
 typedef int (*cv_sink_fn)(void *item, void *arg);
@@ -218,14 +220,19 @@ typedef struct cv_pipeline_options {
   cv_destroy_fn item_destroy;  /* drops items (see "Ownership"); optional */
   void *item_destroy_arg;
   bool ordered;                /* every stage behaves as `ordered` */
-  size_t output_capacity;      /* output queue bound; 0 = default, or
-                                  CV_UNBOUNDED; unused with a sink */
+  size_t output_capacity;      /* output queue bound; 0 = sized from the
+                                  last stage, so it is never the bottleneck:
+                                  the larger of its input capacity, 2 x its
+                                  workers x batch, and 64; or CV_UNBOUNDED;
+                                  unused with a sink */
   cv_source_fn source;         /* optional: generates the input (then
                                   cv_pipeline_put() is refused) */
   void *source_arg;
   cv_sink_fn sink;             /* optional: consumes the output (then
                                   cv_pipeline_get() is refused) */
   void *sink_arg;
+  bool sink_concurrent;        /* the sink is thread-safe: several workers
+                                  may call it at once (no output order) */
   cv_progress_fn progress;     /* optional */
   void *progress_arg;
   int64_t progress_interval_ns; /* 0 = one second */
