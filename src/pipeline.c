@@ -80,6 +80,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autotune.h"
 #include "pipeline_internal.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2,
@@ -433,13 +434,24 @@ static void process_one(cv_stage_ctx *w, void *item) {
 }
 
 /* Takes up to max items, waiting for one (starved time) if there is none. */
+/* A worker the controller parks leaves between batches.  One waiting for
+ * input wakes every tune interval to see whether it was parked (the only
+ * timed wait here: a starved stage is the one that loses workers). */
+static bool leaving(const cv_stage_ctx *w) {
+  return atomic_load_explicit(&((cv_stage_ctx *)w)->retire,
+                              memory_order_relaxed);
+}
+
 static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
   cv__transport *in = w->st->in.t;
   int rc = get_n(in, items, max, n, CV_NOWAIT);
   if (rc != CV_EEMPTY)
     return rc;
+  int64_t tmo = w->st->auto_workers ? w->p->tune_interval_ns : CV_FOREVER;
   int64_t t0 = wait_begin(w, WAIT_STARVED);
-  rc = get_n(in, items, max, n, CV_FOREVER);
+  do
+    rc = get_n(in, items, max, n, tmo);
+  while (rc == CV_ETIMEDOUT && !leaving(w));
   wait_end(w, WAIT_STARVED, t0);
   return rc;
 }
@@ -461,7 +473,7 @@ static void auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
 static void run_unordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
-  while (!is_cancelled(p)) {
+  while (!is_cancelled(p) && !leaving(w)) {
     size_t n = 0;
     if (take(w, items, take_limit(w), &n) != CV_OK)
       break; /* closed and drained, or shut down */
@@ -546,7 +558,7 @@ static void complete(cv_stage_ctx *w, uint64_t seq) {
 static void run_ordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
-  for (;;) {
+  while (!leaving(w)) {
     size_t n;
     uint64_t seq0 = 0;
     if (take_ordered(w, items, &n, &seq0) != CV_OK)
@@ -573,23 +585,28 @@ static void *worker_main(void *arg) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   int rc = CV_OK;
+  if (p->tune)
+    cv__tune_worker_begin(w);
+  w->state = NULL;
   if (st->init)
     rc = st->init(st->arg, w->index, &w->state);
   pthread_mutex_lock(&p->mu);
   if (rc != CV_OK) {
-    if (p->init_rc == CV_OK)
+    w->init_failed = true;
+    if (p->init_rc == CV_OK && !w->late)
       p->init_rc = rc;
     char msg[CV__MSG_MAX];
     snprintf(msg, sizeof(msg), "worker_init of worker %u failed: %s",
              w->index, cv_strerror(rc));
     record_error_locked(p, st->name, rc, msg);
   }
-  if (--p->inits_pending == 0)
+  if (!w->late && --p->inits_pending == 0)
     pthread_cond_broadcast(&p->cond);
   pthread_mutex_unlock(&p->mu);
 
   if (rc == CV_OK) {
-    atomic_store_explicit(&w->c.start_ns, cv__now_ns(), memory_order_relaxed);
+    int64_t start = cv__now_ns();
+    atomic_store_explicit(&w->c.start_ns, start, memory_order_relaxed);
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
     if (st->ordered)
@@ -598,13 +615,57 @@ static void *worker_main(void *arg) {
       run_unordered(w, items);
     if (st->finish)
       st->finish(st->arg, w->index, w->state);
-    atomic_store_explicit(&w->c.end_ns, cv__now_ns(), memory_order_relaxed);
+    /* Not running, then the run's lifetime: a reader in between counts a
+     * little less busy time, never more (pipeline_stats.c). */
+    int64_t life = cv__now_ns() - start;
+    atomic_store_explicit(&w->c.start_ns, 0, memory_order_release);
+    atomic_store_explicit(&w->c.life_ns, CV__LOAD(w->c.life_ns) + life,
+                          memory_order_release);
   }
   /* The last worker out closes the next stage's input. */
   if (atomic_fetch_sub(&st->live, 1) == 1)
     st->out->t->ops->close(st->out->t);
+  if (st->auto_workers)
+    cv__tune_worker_end(w);
   thread_exit_ref(p);
   return NULL;
+}
+
+int cv__worker_spawn(cv_stage_ctx *w) {
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  /* Hold a reference first, so the pipeline cannot finish while we add. */
+  pthread_mutex_lock(&p->mu);
+  bool over = p->finished || is_cancelled(p);
+  if (!over)
+    p->threads_running++;
+  pthread_mutex_unlock(&p->mu);
+  if (over)
+    return CV_ESTATE;
+  /* Join only a stage that still has a worker: the last one out closed
+   * the next stage's input, and nobody may run after that. */
+  unsigned live = atomic_load(&st->live);
+  do {
+    if (live == 0) {
+      thread_exit_ref(p);
+      return CV_ECLOSED;
+    }
+  } while (!atomic_compare_exchange_weak(&st->live, &live, live + 1));
+  w->late = true;
+  w->init_failed = false;
+  w->nbuf = 0;
+  w->auto_take = 1;
+  w->auto_cost_ns = 0;
+  atomic_store(&w->retire, false);
+  atomic_store(&w->exited, false);
+  if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    if (atomic_fetch_sub(&st->live, 1) == 1)
+      st->out->t->ops->close(st->out->t);
+    thread_exit_ref(p);
+    return CV_ESYS;
+  }
+  w->thread_started = true;
+  return CV_OK;
 }
 
 /* ---- source ---------------------------------------------------------- */
@@ -656,9 +717,13 @@ static void *monitor_main(void *arg) {
       int64_t d = next - cv__now_ns();
       tmo = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
     }
+    if (p->tune)
+      tmo = cv__tune_poll_ms(p, tmo);
     struct pollfd pfd = {.fd = p->wake_fd[0], .events = POLLIN};
     if (poll(&pfd, 1, tmo) > 0)
       drain_pipe(p->wake_fd[0]);
+    if (p->tune)
+      cv__tune_tick(p);
     if (p->progress) {
       int64_t now = cv__now_ns();
       if (now >= next) {
@@ -694,7 +759,7 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   if (opts)
     o = *opts;
   if ((o.on_error != CV_ON_ERROR_SKIP && o.on_error != CV_ON_ERROR_FAIL_FAST) ||
-      o.progress_interval_ns < 0)
+      o.progress_interval_ns < 0 || o.tune_interval_ns < 0)
     return CV_EINVAL;
   cv_pipeline *p = calloc(1, sizeof(*p));
   if (!p)
@@ -724,6 +789,12 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   p->progress_arg = o.progress_arg;
   p->progress_interval_ns =
       o.progress_interval_ns ? o.progress_interval_ns : CV_SEC(1);
+  p->max_workers = o.max_workers;
+  p->cpu_budget = o.cpu_budget;
+  p->tune_cb = o.tune_cb;
+  p->tune_arg = o.tune_arg;
+  p->tune_interval_ns =
+      o.tune_interval_ns ? o.tune_interval_ns : CV__TUNE_INTERVAL_NS;
   p->output.destroy = o.item_destroy;
   p->output.destroy_arg = o.item_destroy_arg;
   atomic_init(&p->output.entry_dropped, 0);
@@ -790,6 +861,11 @@ static void stage_free(cv__stage *st) {
   free(st);
 }
 
+/* Workers started by cv_pipeline_start. */
+static unsigned first_workers(const cv__stage *st) {
+  return st->auto_workers ? 1 : st->nworkers;
+}
+
 int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   if (!p || !opts || !opts->fn)
     return CV_EINVAL;
@@ -820,7 +896,12 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   }
   st->fn = opts->fn;
   st->arg = opts->arg;
-  st->nworkers = opts->workers ? opts->workers : 1;
+  /* An automatic stage gets a slot for every worker it could ever run and
+   * starts one (autotune.c adds and parks the others). */
+  st->auto_workers = opts->workers == CV_WORKERS_AUTO;
+  st->nworkers = st->auto_workers ? cv__tune_slots(p)
+                 : opts->workers  ? opts->workers
+                                  : 1;
   st->capacity = opts->capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY
                  : opts->capacity == CV_UNBOUNDED ? 0
                                                   : opts->capacity;
@@ -835,7 +916,9 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   st->in.destroy = opts->destroy ? opts->destroy : p->item_destroy;
   st->in.destroy_arg = opts->destroy ? opts->destroy_arg : p->item_destroy_arg;
   atomic_init(&st->in.entry_dropped, 0);
-  atomic_init(&st->live, st->nworkers);
+  atomic_init(&st->live, first_workers(st));
+  atomic_init(&st->alive, first_workers(st));
+  atomic_init(&st->peak, first_workers(st));
   st->workers = calloc(st->nworkers, sizeof(cv_stage_ctx));
   if (!st->name || !st->workers || st->batch > SIZE_MAX / 4 / sizeof(void *))
     goto fail;
@@ -961,6 +1044,8 @@ int cv_pipeline_start(cv_pipeline *p) {
   if (rc == CV_OK)
     rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
                                     p->output.destroy, p->output.destroy_arg);
+  if (rc == CV_OK)
+    rc = cv__tune_create(p);
   if (rc == CV_OK && p->source) {
     p->source_ctx = calloc(1, sizeof(cv_stage_ctx));
     if (p->source_ctx)
@@ -998,7 +1083,7 @@ int cv_pipeline_start(cv_pipeline *p) {
   bool cancelled_early = is_cancelled(p);
   unsigned total = 0;
   for (size_t i = 0; i < p->nstages; i++)
-    total += p->stages[i]->nworkers;
+    total += first_workers(p->stages[i]);
   p->inits_pending = total;
   pthread_mutex_unlock(&p->mu);
   if (cancelled_early)
@@ -1007,7 +1092,7 @@ int cv_pipeline_start(cv_pipeline *p) {
   /* Workers. */
   for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
     cv__stage *st = p->stages[i];
-    for (unsigned j = 0; j < st->nworkers; j++) {
+    for (unsigned j = 0; j < first_workers(st); j++) {
       cv_stage_ctx *w = &st->workers[j];
       if (rc == CV_OK)
         rc = spawn(p, &w->thread, worker_main, w, &w->thread_started);
@@ -1145,6 +1230,9 @@ int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns) {
 static void join_all(cv_pipeline *p) {
   pthread_mutex_lock(&p->join_mu);
   if (!p->joined) {
+    /* The monitor first: it joins workers of automatic stages it parked. */
+    if (p->monitor_started)
+      pthread_join(p->monitor_thread, NULL);
     for (size_t i = 0; i < p->nstages; i++) {
       cv__stage *st = p->stages[i];
       for (unsigned j = 0; j < st->nworkers; j++)
@@ -1153,8 +1241,6 @@ static void join_all(cv_pipeline *p) {
     }
     if (p->source_started)
       pthread_join(p->source_thread, NULL);
-    if (p->monitor_started)
-      pthread_join(p->monitor_thread, NULL);
     p->joined = true;
   }
   pthread_mutex_unlock(&p->join_mu);
@@ -1222,6 +1308,7 @@ int cv_pipeline_destroy(cv_pipeline *p) {
    * stage_free, so the output transport is destroyed after the stages. */
   for (size_t i = 0; i < p->nstages; i++)
     stage_free(p->stages[i]);
+  cv__tune_destroy(p);
   if (p->output.t)
     p->output.t->ops->destroy(p->output.t);
   free(p->stages);
