@@ -28,19 +28,22 @@
  * kernel (/proc/self/task/TID/schedstat; else the thread's CPU clock and no
  * delay); the input queue's fill.  Busy time off the CPU and off the run
  * queue is sleep: a stage whose busy time is mostly sleep waits on I/O.
- * `demand` = CPU time + run-queue delay: the CPUs the stage would use.
+ * A stage's CPU `load`: the busy workers of a stage that computes (on a CPU
+ * or waiting for one: either way a CPU's worth of work), the CPU time of a
+ * stage that waits on I/O.
  *
- * Rules (each stage changes at most every other interval, so the interval
- * after a change measures the new layout):
+ * Rules (a stage that grew waits one interval, one that parked workers two
+ * (they leave after their current batch), so that the next decision
+ * measures the new layout):
  *   - park: a stage with more workers than ceil(busy / 0.8) parks half the
  *     surplus (rounded up).  Starved and blocked workers are surplus alike:
  *     neither uses a CPU, but each is a thread of the budget.
  *   - grow: the bottleneck is the stage whose workers are at least 70% busy
  *     and whose input is at least half full, the busiest and fullest first.
- *     It grows by one worker (computing) or by half its workers (waiting on
- *     I/O), as long as the pipeline's CPU demand stays within cpu_budget
+ *     It grows by one worker (computing) or doubles (waiting on I/O), as long as the pipeline's CPU load stays within cpu_budget
  *     (+ half a CPU: a worker is a whole unit) and its threads within
- *     max_workers.
+ *     max_workers.  Run-queue delay is not load: on a machine shared with
+ *     other programs every thread waits for a CPU, and the budget is ours.
  *   - give: when only the thread limit stops the bottleneck, the least busy
  *     other automatic stage with more than one worker (under 60% busy)
  *     parks one, and the bottleneck grows at a later interval.
@@ -84,7 +87,9 @@ typedef struct meas {
   bool is_auto;
   unsigned n;     /* worker threads not asked to leave */
   double busy;    /* worker-equivalents */
-  double demand;  /* CPUs: CPU time + run-queue delay */
+  double cpu;     /* CPUs used */
+  double load;    /* CPUs it keeps busy: computing, its busy workers (on a
+                     CPU or waiting for one); waiting on I/O, its CPU time */
   double fill;    /* input queue, 0..1 */
   bool io;        /* busy time mostly asleep */
 } meas;
@@ -199,7 +204,8 @@ static bool thread_times(const cv_stage_ctx *w, int tid, int64_t *cpu,
   return true;
 }
 
-/* CPU time + run-queue delay of stage i's threads since the last tick. */
+/* CPU time + run-queue delay of stage i's threads since the last tick, and
+ * the CPU time alone in *cpu_out. */
 static int64_t stage_demand_ns(cv_pipeline *p, size_t i, int64_t *cpu_out) {
   cv__stage *st = p->stages[i];
   tune_slot *slots = p->tune->st[i].slots;
@@ -254,13 +260,15 @@ static void measure(cv_pipeline *p, int64_t dt) {
     m->is_auto = p->stages[i]->auto_workers;
     m->n = staying(p->stages[i]);
     m->busy = busy > 0 ? (double)busy / (double)dt : 0.0;
-    m->demand = (double)demand / (double)dt;
-    /* Asleep = busy, neither on a CPU nor waiting for one. */
+    m->cpu = (double)cpu / (double)dt;
+    /* Asleep = busy, neither on a CPU nor waiting for one.  (The run-queue
+     * delay also holds the waits for a CPU after waking from a queue wait,
+     * so a stage that is often starved looks less asleep than it is.) */
     m->io = busy > 0 && (double)(busy - demand) > IO_SHARE * (double)busy;
+    m->load = m->io ? m->cpu : m->busy;
     size_t cap = s.queue_capacity;
     m->fill = cap ? (double)s.queue_depth / (double)cap
                   : (s.queue_depth >= m->n ? 1.0 : 0.0);
-    (void)cpu;
   }
 }
 
@@ -341,11 +349,11 @@ static void decide(cv_pipeline *p) {
   size_t ns = p->nstages;
   char why[200];
   unsigned threads = 0;
-  double demand = 0;
+  double load = 0;
   for (size_t i = 0; i < ns; i++) {
     cv__stage *st = p->stages[i];
     threads += st->auto_workers ? atomic_load(&st->alive) : st->nworkers;
-    demand += m[i].demand;
+    load += m[i].load;
   }
 
   /* Park surplus workers. */
@@ -388,12 +396,10 @@ static void decide(cv_pipeline *p) {
   if (b == ns)
     return;
   meas *mb = &m[b];
-  /* CPUs one more busy worker of b would want (1 when unmeasured). */
-  double per = mb->busy > 0.05 ? mb->demand / mb->busy : 1.0;
-  if (per > 1)
-    per = 1;
-  unsigned k = mb->io ? (mb->n + 1) / 2 : 1;
-  double cpu_room = t->cpu_budget + 0.5 - demand;
+  /* CPUs one more busy worker of b would keep busy. */
+  double per = mb->io ? mb->cpu / mb->busy : 1.0;
+  unsigned k = mb->io ? mb->n : 1;
+  double cpu_room = t->cpu_budget + 0.5 - load;
   unsigned by_cpu = cpu_room <= 0 ? 0
                     : per < 0.01  ? k
                                   : (unsigned)(cpu_room / per);
@@ -407,12 +413,12 @@ static void decide(cv_pipeline *p) {
     if (got > 0) {
       snprintf(why, sizeof(why),
                "grow: busy %.2f of %u workers (%s), input %.0f%% full; "
-               "CPU demand %.2f of %u; threads %u of %u",
+               "CPU load %.2f of %u; threads %u of %u",
                mb->busy, mb->n, mb->io ? "waiting on I/O" : "computing",
-               100 * mb->fill, demand, t->cpu_budget, threads,
+               100 * mb->fill, load, t->cpu_budget, threads,
                t->max_workers);
       report(p, b, mb->n, mb->n + got, why);
-      t->st[b].hold = 2;
+      t->st[b].hold = 1; /* a new worker counts from its first interval */
     }
     return;
   }
