@@ -13,9 +13,10 @@
  * every layout does the same work); sleep: nanosleep, as a stage waiting on
  * I/O.  The main thread feeds 0..N-1 with cv_pipeline_put and a sink checks
  * count and sum.  Prints one line:
- *   result kind= layout= items= secs= rate= cpu_secs= csw= peak=A/B/C
+ *   result kind= layout= items= secs= rate= cpu_secs= csw= peak=A/B/C threads=
  * (cpu_secs: user + system time of the process; csw: voluntary +
- * involuntary context switches; peak: most workers per stage).  --log
+ * involuntary context switches; peak: most workers per stage; threads: the
+ * layout's, or <= the automatic budget).  --log
  * prints every decision of the controller on stderr. */
 #include <conveyor.h>
 #include <conveyor/pipeline.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static long items = 16000, slow_us = 200, fast_us = 20;
 static double spin_per_us = 0;
@@ -75,6 +77,11 @@ static void on_tune(cv_pipeline *p, const cv_tune_event *e, void *arg) {
   cv_pipeline_summary_get(p, &s);
   fprintf(stderr, "%8.3f s  %-7s %u -> %u  %s\n", (double)s.elapsed_ns / 1e9,
           e->stage, e->from, e->to, e->reason);
+}
+
+static long ncpu(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? n : 1;
 }
 
 static double now_s(void) {
@@ -181,8 +188,11 @@ int main(int argc, char **argv) {
   cv_pipeline_destroy(p);
   long csw = (r1.ru_nvcsw - r0.ru_nvcsw) + (r1.ru_nivcsw - r0.ru_nivcsw);
   printf("result\tkind=%s\tlayout=%s\titems=%ld\tsecs=%.4f\trate=%.1f"
-         "\tcpu_secs=%.4f\tcsw=%ld\tpeak=%u/%u/%u\n",
+         "\tcpu_secs=%.4f\tcsw=%ld\tpeak=%u/%u/%u\tthreads=%s%u\n",
          kind, layout, items, secs, (double)items / secs,
-         cpu_s(&r1) - cpu_s(&r0), csw, peak[0], peak[1], peak[2]);
+         cpu_s(&r1) - cpu_s(&r0), csw, peak[0], peak[1], peak[2],
+         is_auto ? "<=" : "",
+         is_auto ? (max_workers ? max_workers : 8 * (unsigned)ncpu())
+                 : workers[0] + workers[1] + workers[2]);
   return 0;
 }
