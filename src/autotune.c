@@ -5,7 +5,8 @@
  * DESIGN
  *
  * Where it runs.  On the pipeline's monitor thread, which already sleeps in
- * poll(2): the poll timeout also wakes it once per tune interval.  Each
+ * poll(2): the poll timeout also wakes it once per tune interval (the first
+ * intervals are shorter: 10 ms, doubling).  Each
  * tick it (1) joins the workers it parked that have left, (2) measures
  * every stage over the interval just ended, (3) decides, (4) starts or parks
  * workers and reports each change to tune_cb.
@@ -68,6 +69,7 @@
 #define BUSY_KEEP 0.80  /* park down to busy / BUSY_KEEP workers */
 #define BUSY_GIVE 0.60  /* a stage this idle gives a worker away */
 #define IO_SHARE 0.50   /* busy time more than half asleep: I/O */
+#define FIRST_INTERVAL_NS 10000000 /* 10 ms, doubling up to the interval */
 
 /* What the controller remembers of one worker slot between ticks. */
 typedef struct tune_slot {
@@ -97,7 +99,7 @@ typedef struct meas {
 typedef struct cv__tune {
   unsigned max_workers, cpu_budget;
   int64_t next_ns, prev_ns;
-  bool primed;
+  unsigned ticks; /* measurements so far */
   tune_stage *st;
   meas *m;
 } cv__tune;
@@ -453,14 +455,16 @@ void cv__tune_tick(cv_pipeline *p) {
   int64_t now = cv__now_ns();
   if (now < t->next_ns)
     return;
-  t->next_ns = now + p->tune_interval_ns;
+  /* The first intervals are short (10, 20, 40 ms ...): a pipeline that
+   * starts with one worker per stage reaches its layout within a fraction
+   * of a second, while later decisions rest on full intervals. */
+  int64_t step = t->ticks < 8 ? FIRST_INTERVAL_NS << t->ticks : INT64_MAX;
+  t->next_ns = now + (step < p->tune_interval_ns ? step : p->tune_interval_ns);
   int64_t dt = now - t->prev_ns;
   t->prev_ns = now;
   measure(p, dt > 0 ? dt : 1);
-  if (!t->primed) {
-    t->primed = true; /* the first measurement is only a baseline */
-    return;
-  }
+  if (t->ticks++ == 0)
+    return; /* the first measurement is only a baseline */
   for (size_t i = 0; i < p->nstages; i++)
     if (t->st[i].hold > 0)
       t->st[i].hold--;
