@@ -259,18 +259,28 @@ static int get_n(cv__transport *t, void **items, size_t max, size_t *n,
 }
 
 /* The last stage hands its output straight to the sink, on its own worker
- * thread: no hop through the output queue, no thread of the sink's own.
+ * threads: no hop through the output queue, no thread of the sink's own.
  * Unless the user allows concurrent calls, sink_mu keeps the calls one at a
- * time (waiting for it counts as blocked: the worker waits to hand on). */
-static int sink_deliver(cv_stage_ctx *w, void **items, size_t n) {
-  cv_pipeline *p = w->p;
-  bool serial = !p->sink_concurrent;
-  if (serial && pthread_mutex_trylock(&p->sink_mu) != 0) {
-    int64_t t0 = wait_begin(w, WAIT_BLOCKED);
-    pthread_mutex_lock(&p->sink_mu);
-    wait_end(w, WAIT_BLOCKED, t0);
-  }
-  atomic_fetch_add_explicit(&p->sink_taken, n, memory_order_relaxed);
+ * time.  A worker of an unordered stage that finds another in the sink
+ * keeps up to SINK_BACKLOG items for its next turn instead of waiting (a
+ * cheap sink would otherwise convoy its callers); it hands them over before
+ * it sleeps for input or leaves (sink_flush).  Waiting for sink_mu counts
+ * as blocked: the worker waits to hand on. */
+#define SINK_BACKLOG 64
+
+static void sink_add(cv_pipeline *p, _Atomic uint64_t *c, uint64_t n) {
+  if (n == 0)
+    return;
+  if (p->sink_concurrent) /* several writers */
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+  else /* one writer at a time, ordered by sink_mu */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Calls the sink on n items (or drops them once cancelled). */
+static int sink_call(cv_pipeline *p, void **items, size_t n) {
+  sink_add(p, &p->sink_taken, n);
   uint64_t ok = 0;
   size_t i = 0;
   for (; i < n && !is_cancelled(p); i++) {
@@ -278,20 +288,49 @@ static int sink_deliver(cv_stage_ctx *w, void **items, size_t n) {
     if (rc == CV_OK) {
       ok++;
     } else {
-      atomic_fetch_add_explicit(&p->sink_failed, 1, memory_order_relaxed);
+      sink_add(p, &p->sink_failed, 1);
       if (!is_cancelled(p))
         report_failure(p, "sink", p->nstages, rc, NULL, NULL);
     }
   }
-  atomic_fetch_add_explicit(&p->sink_ok, ok, memory_order_relaxed);
+  sink_add(p, &p->sink_ok, ok);
   for (size_t j = i; j < n; j++) {
     if (p->output.destroy)
       p->output.destroy(items[j], p->output.destroy_arg);
   }
-  atomic_fetch_add_explicit(&p->sink_dropped, n - i, memory_order_relaxed);
+  sink_add(p, &p->sink_dropped, n - i);
+  return i == n ? CV_OK : CV_ECANCELED;
+}
+
+static int sink_deliver(cv_stage_ctx *w, void **items, size_t n, bool force) {
+  cv_pipeline *p = w->p;
+  bool serial = !p->sink_concurrent;
+  if (serial && pthread_mutex_trylock(&p->sink_mu) != 0) {
+    if (!force && !w->st->ordered && w->sink_n + n <= SINK_BACKLOG) {
+      memcpy(w->sink_buf + w->sink_n, items, n * sizeof(void *));
+      w->sink_n += n;
+      return CV_OK;
+    }
+    int64_t t0 = wait_begin(w, WAIT_BLOCKED);
+    pthread_mutex_lock(&p->sink_mu);
+    wait_end(w, WAIT_BLOCKED, t0);
+  }
+  int rc = CV_OK;
+  if (w->sink_n > 0) {
+    rc = sink_call(p, w->sink_buf, w->sink_n);
+    w->sink_n = 0;
+  }
+  if (n > 0 && sink_call(p, items, n) != CV_OK)
+    rc = CV_ECANCELED;
   if (serial)
     pthread_mutex_unlock(&p->sink_mu);
-  return i == n ? CV_OK : CV_ECANCELED;
+  return rc;
+}
+
+/* Hands a worker's sink backlog over, waiting for its turn. */
+static void sink_flush(cv_stage_ctx *w) {
+  if (w->sink_n > 0)
+    sink_deliver(w, NULL, 0, true);
 }
 
 /* Hands n items on to the worker's destination, waiting for room (blocked
@@ -299,7 +338,7 @@ static int sink_deliver(cv_stage_ctx *w, void **items, size_t n) {
  * dropped.  Returns CV_OK or CV_ECANCELED. */
 static int hand_on(cv_stage_ctx *w, void **items, size_t n) {
   if (w->dest == &w->p->output && w->p->sink)
-    return sink_deliver(w, items, n);
+    return sink_deliver(w, items, n, false);
   cv__transport *t = w->dest->t;
   size_t nput = 0;
   int rc = put_n(t, items, n, &nput, CV_NOWAIT);
@@ -447,6 +486,7 @@ static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
   int rc = get_n(in, items, max, n, CV_NOWAIT);
   if (rc != CV_EEMPTY)
     return rc;
+  sink_flush(w); /* nothing may wait in a sleeping worker's hands */
   int64_t tmo = w->st->auto_workers ? w->p->tune_interval_ns : CV_FOREVER;
   int64_t t0 = wait_begin(w, WAIT_STARVED);
   do
@@ -613,6 +653,7 @@ static void *worker_main(void *arg) {
       run_ordered(w, items);
     else
       run_unordered(w, items);
+    sink_flush(w);
     if (st->finish)
       st->finish(st->arg, w->index, w->state);
     /* Not running, then the run's lifetime: a reader in between counts a
@@ -654,6 +695,7 @@ int cv__worker_spawn(cv_stage_ctx *w) {
   w->late = true;
   w->init_failed = false;
   w->nbuf = 0;
+  w->sink_n = 0;
   w->auto_take = 1;
   w->auto_cost_ns = 0;
   atomic_store(&w->retire, false);
@@ -930,10 +972,13 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
     w->arg = st->arg;
     w->bufcap = st->batch;
     w->auto_take = 1; /* until the first measurement */
-    /* Emit buffer, then (batch > 1) the input batch. */
-    w->buf = malloc(2 * st->batch * sizeof(void *));
+    /* Emit buffer, then (batch > 1) the input batch, then (with a sink)
+     * the sink backlog. */
+    w->buf = malloc((2 * st->batch + (p->sink ? SINK_BACKLOG : 0)) *
+                    sizeof(void *));
     if (!w->buf)
       goto fail;
+    w->sink_buf = w->buf + 2 * st->batch;
   }
   if (st->ordered) {
     st->slots = calloc(st->window, sizeof(cv__slot));

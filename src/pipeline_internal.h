@@ -93,6 +93,11 @@ struct cv_stage_ctx {
   void **buf;
   size_t nbuf, bufcap;
 
+  /* Last stage with a sink: outputs kept while another worker was in the
+   * sink (see sink_deliver in pipeline.c). */
+  void **sink_buf;
+  size_t sink_n;
+
   /* CV_BATCH_AUTO: the size of the next take, and the smoothed cost of one
    * item in ns (time from take to the end of its batch, per item). */
   size_t auto_take;
