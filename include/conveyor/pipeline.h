@@ -169,10 +169,12 @@ typedef void (*cv_worker_finish_fn)(void *arg, unsigned worker, void *state);
  * "source", index CV_SOURCE_INDEX); the input closes either way. */
 typedef int (*cv_source_fn)(cv_stage_ctx *ctx, void *arg);
 
-/* Receives each output item, in output order, one call at a time (unless
+/* Receives each output item, one call at a time (unless
  * cv_pipeline_options.sink_concurrent), on the last stage's worker threads:
  * the workers hand their output straight to the sink instead of through the
- * output queue.  The sink owns the item (whatever it returns).  A non-zero return
+ * output queue.  Each worker's outputs arrive in the order it emitted them,
+ * an ordered last stage's in input order; a worker that finds another in
+ * the sink keeps up to 64 outputs for its next turn instead of waiting.  The sink owns the item (whatever it returns).  A non-zero return
  * counts the item as failed instead of delivered, and is an error under the
  * pipeline's policy (stage name "sink", index = number of stages). */
 typedef int (*cv_sink_fn)(void *item, void *arg);
