@@ -95,7 +95,7 @@ for kind, configs in rows.items():
         cpu = statistics.median(float(r["cpu_secs"]) for r in rs)
         csw = statistics.median(float(r["csw"]) / float(r["items"]) for r in rs)
         peak = "/".join(str(max(int(r["peak"].split("/")[i]) for r in rs)) for i in range(3))
-        print(f"{n:<13} {rs[0]["threads"]:>7} {med[n]:7.3f} {'[%.2f..%.2f]' % (min(secs), max(secs)):>15} "
+        print(f"{n:<13} {rs[0]['threads']:>7} {med[n]:7.3f} {'[%.2f..%.2f]' % (min(secs), max(secs)):>15} "
               f"{cpu:6.2f} {csw:8.2f} {peak:>7} {auto / med[n]:6.2f}")
     static = {n: s for n, s in med.items() if not n.startswith("auto") and n != "3,4,5"}
     best = min(static, key=static.get)

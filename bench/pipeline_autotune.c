@@ -6,7 +6,7 @@
  *
  *   bench_pipeline_autotune --kind cpu|sleep --layout auto|A,B,C
  *       [--items N] [--slow-us U] [--fast-us U] [--max-workers T]
- *       [--spin-per-us K] [--capacity C] [--calibrate] [--log]
+ *       [--spin-per-us K] [--capacity C] [--calibrate] [--log] [--live MS]
  *
  * cpu: a stage's work is a fixed number of loop iterations (K per
  * microsecond, measured once by --calibrate and passed to every run, so
@@ -16,8 +16,8 @@
  *   result kind= layout= items= secs= rate= cpu_secs= csw= peak=A/B/C threads=
  * (cpu_secs: user + system time of the process; csw: voluntary +
  * involuntary context switches; peak: most workers per stage; threads: the
- * layout's, or <= the automatic budget).  --log
- * prints every decision of the controller on stderr. */
+ * layout's, or <= the automatic budget).  --log prints every decision of the
+ * controller on stderr, --live MS the statistics table every MS ms. */
 #include <conveyor.h>
 #include <conveyor/pipeline.h>
 #include <stdio.h>
@@ -84,6 +84,13 @@ static long ncpu(void) {
   return n > 0 ? n : 1;
 }
 
+static void on_progress(cv_pipeline *p, const cv_pipeline_summary *s,
+                        void *arg) {
+  (void)s;
+  (void)arg;
+  cv_pipeline_stats_print(p, stderr);
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -100,6 +107,7 @@ int main(int argc, char **argv) {
   unsigned max_workers = 0;
   size_t capacity = 64;
   int calibrate = 0, log = 0;
+  long live_ms = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--calibrate")) { calibrate = 1; continue; }
@@ -115,6 +123,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--max-workers")) max_workers = (unsigned)atoi(v);
     else if (!strcmp(a, "--spin-per-us")) spin_per_us = atof(v);
     else if (!strcmp(a, "--capacity")) capacity = (size_t)atol(v);
+    else if (!strcmp(a, "--live")) live_ms = atol(v);
     else die("unknown option ", a);
   }
   if (calibrate) {
@@ -150,7 +159,9 @@ int main(int argc, char **argv) {
   cv_pipeline *p;
   cv_pipeline_options po = {.name = "moving", .sink = sink,
                             .max_workers = max_workers,
-                            .tune_cb = log ? on_tune : NULL};
+                            .tune_cb = log ? on_tune : NULL,
+                            .progress = live_ms > 0 ? on_progress : NULL,
+                            .progress_interval_ns = CV_MSEC(live_ms)};
   if (cv_pipeline_create(&p, &po) != CV_OK)
     die("create failed", NULL);
   static const char *names[] = {"first", "middle", "last"};
