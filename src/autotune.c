@@ -36,15 +36,22 @@
  * Rules (a stage that grew waits one interval, one that parked workers two
  * (they leave after their current batch), so that the next decision
  * measures the new layout):
- *   - park: a stage with more workers than ceil(busy / 0.8) parks half the
- *     surplus (rounded up).  Starved and blocked workers are surplus alike:
- *     neither uses a CPU, but each is a thread of the budget.
+ *   - park: a stage with more workers than ceil(busy / 0.8) at two
+ *     intervals in a row parks half the surplus (rounded up).  Starved and
+ *     blocked workers are surplus alike: neither uses a CPU, but each is a
+ *     thread of the budget.
  *   - grow: the bottleneck is the stage whose workers are at least 70% busy
  *     and whose input is at least half full, the busiest and fullest first.
- *     It grows by one worker (computing) or doubles (waiting on I/O), as long as the pipeline's CPU load stays within cpu_budget
- *     (+ half a CPU: a worker is a whole unit) and its threads within
- *     max_workers.  Run-queue delay is not load: on a machine shared with
- *     other programs every thread waits for a CPU, and the budget is ours.
+ *     It grows by one worker (computing) or doubles (waiting on I/O), as
+ *     long as the pipeline's CPU load stays within cpu_budget (+ half a
+ *     CPU: a worker is a whole unit) and its threads within max_workers
+ *     (and the stage's own max_workers: its slots).  The load is at least
+ *     the process's CPU use, which counts work done in threads that are not
+ *     workers (a library's thread pool: the worker sleeps while it
+ *     computes, so its stage looks as if it waited on I/O); and a stage that
+ *     sleeps grows only while the process leaves half a CPU of the budget
+ *     unused.  Run-queue delay is not load: on a machine shared with other
+ *     programs every thread waits for a CPU, and the budget is ours.
  *   - give: when only the thread limit stops the bottleneck, the least busy
  *     other automatic stage with more than one worker (under 60% busy)
  *     parks one, and the bottleneck grows at a later interval.
@@ -79,6 +86,7 @@ typedef struct tune_slot {
 
 typedef struct tune_stage {
   int64_t busy_ns, starved_ns, blocked_ns; /* at the last tick */
+  bool surplus; /* had idle workers at the last tick too */
   tune_slot *slots;                        /* nworkers of them */
   int hold;     /* intervals to wait before the next change */
   bool no_grow; /* a worker_init failed: start no more workers */
@@ -100,6 +108,8 @@ typedef struct cv__tune {
   unsigned max_workers, cpu_budget;
   int64_t next_ns, prev_ns;
   unsigned ticks; /* measurements so far */
+  int64_t proc_ns; /* the process's CPU time at the last tick */
+  double proc;     /* CPUs the whole process used over the interval */
   tune_stage *st;
   meas *m;
 } cv__tune;
@@ -109,8 +119,13 @@ static unsigned online_cpus(void) {
   return n > 0 ? (unsigned)n : 1;
 }
 
-unsigned cv__tune_slots(const cv_pipeline *p) {
+static unsigned pipeline_max(const cv_pipeline *p) {
   return p->max_workers ? p->max_workers : 8 * online_cpus();
+}
+
+unsigned cv__tune_slots(const cv_pipeline *p, unsigned most) {
+  unsigned n = pipeline_max(p);
+  return most && most < n ? most : n;
 }
 
 int cv__tune_create(cv_pipeline *p) {
@@ -134,7 +149,7 @@ int cv__tune_create(cv_pipeline *p) {
     cv__tune_destroy(p);
     return CV_ENOMEM;
   }
-  t->max_workers = cv__tune_slots(p);
+  t->max_workers = pipeline_max(p);
   t->cpu_budget = p->cpu_budget ? p->cpu_budget : online_cpus();
   t->next_ns = cv__now_ns();
   p->tune = t;
@@ -248,6 +263,15 @@ static unsigned staying(const cv__stage *st) {
 
 static void measure(cv_pipeline *p, int64_t dt) {
   cv__tune *t = p->tune;
+  /* The whole process: it also counts CPU time of threads that are not
+   * workers, such as a library's own thread pool doing a stage's work while
+   * the worker sleeps waiting for it (and so looks as if it waited on I/O). */
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0) {
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    t->proc = t->proc_ns ? (double)(now - t->proc_ns) / (double)dt : 0.0;
+    t->proc_ns = now;
+  }
   for (size_t i = 0; i < p->nstages; i++) {
     cv_stage_stats s;
     cv__stage_stats_fill(p, i, &s);
@@ -358,8 +382,11 @@ static void decide(cv_pipeline *p) {
     load += m[i].load;
   }
 
-  /* Park surplus workers. */
+  /* Park surplus workers, once seen at two intervals in a row (a worker
+   * that leaves and comes back costs its init and finish). */
   for (size_t i = 0; i < ns; i++) {
+    bool seen = t->st[i].surplus;
+    t->st[i].surplus = false;
     if (!m[i].is_auto || t->st[i].hold > 0 || m[i].n <= 1)
       continue;
     double want = m[i].busy / BUSY_KEEP;
@@ -367,6 +394,9 @@ static void decide(cv_pipeline *p) {
     if (keep < 1)
       keep = 1;
     if (keep >= m[i].n)
+      continue;
+    t->st[i].surplus = true;
+    if (!seen)
       continue;
     unsigned k = (m[i].n - keep + 1) / 2;
     k = park(p, i, k);
@@ -401,7 +431,15 @@ static void decide(cv_pipeline *p) {
   /* CPUs one more busy worker of b would keep busy. */
   double per = mb->io ? mb->cpu / mb->busy : 1.0;
   unsigned k = mb->io ? mb->n : 1;
-  double cpu_room = t->cpu_budget + 0.5 - load;
+  /* The load, or what the whole process used if more (work in threads
+   * that are not workers).  A stage that sleeps grows only while the
+   * process leaves half a CPU of the budget unused: if its sleep is in
+   * fact a wait for another thread's computing, more workers only add
+   * threads to a full machine. */
+  double used = load > t->proc ? load : t->proc;
+  double cpu_room = t->cpu_budget + 0.5 - used;
+  if (mb->io && t->proc > t->cpu_budget - 0.5)
+    cpu_room = 0;
   unsigned by_cpu = cpu_room <= 0 ? 0
                     : per < 0.01  ? k
                                   : (unsigned)(cpu_room / per);
@@ -415,16 +453,16 @@ static void decide(cv_pipeline *p) {
     if (got > 0) {
       snprintf(why, sizeof(why),
                "grow: busy %.2f of %u workers (%s), input %.0f%% full; "
-               "CPU load %.2f of %u; threads %u of %u",
+               "CPU load %.2f (process %.2f) of %u; threads %u of %u",
                mb->busy, mb->n, mb->io ? "waiting on I/O" : "computing",
-               100 * mb->fill, load, t->cpu_budget, threads,
+               100 * mb->fill, load, t->proc, t->cpu_budget, threads,
                t->max_workers);
       report(p, b, mb->n, mb->n + got, why);
       t->st[b].hold = 1; /* a new worker counts from its first interval */
     }
     return;
   }
-  if (by_threads > 0)
+  if (by_threads > 0 || (mb->io && cpu_room <= 0))
     return; /* the CPUs are full: more threads would not help */
   /* Only the thread limit stops b: take a worker from the idlest stage. */
   size_t d = ns;

@@ -10,8 +10,9 @@
 #define CV__TUNE_INTERVAL_NS 100000000 /* 100 ms */
 
 /* Worker slots an automatic stage of p gets: the most workers it could
- * ever run (the pipeline's max_workers). */
-unsigned cv__tune_slots(const cv_pipeline *p);
+ * ever run (the pipeline's max_workers, or the stage's own `most` if
+ * smaller and not 0). */
+unsigned cv__tune_slots(const cv_pipeline *p, unsigned most);
 
 /* At start, once the transports exist: creates the controller if p has an
  * automatic stage.  Returns CV_OK or CV_ENOMEM. */

@@ -941,7 +941,7 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   /* An automatic stage gets a slot for every worker it could ever run and
    * starts one (autotune.c adds and parks the others). */
   st->auto_workers = opts->workers == CV_WORKERS_AUTO;
-  st->nworkers = st->auto_workers ? cv__tune_slots(p)
+  st->nworkers = st->auto_workers ? cv__tune_slots(p, opts->max_workers)
                  : opts->workers  ? opts->workers
                                   : 1;
   st->capacity = opts->capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY

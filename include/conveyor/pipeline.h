@@ -292,6 +292,11 @@ typedef struct cv_stage_options {
   void *arg;          /* read with cv_stage_arg(); passed to the hooks */
   unsigned workers;   /* worker threads; 0 = 1; CV_WORKERS_AUTO: chosen
                          and changed by the pipeline while it runs */
+  unsigned max_workers; /* CV_WORKERS_AUTO only: the most workers this stage
+                           may run (e.g. the cores, for a stage whose work
+                           runs in a library's own threads, where the
+                           pipeline cannot see its CPU time); 0 = only the
+                           pipeline's max_workers */
   size_t capacity;    /* bound of this stage's input queue; 0 =
                          CV_PIPELINE_DEFAULT_CAPACITY; or CV_UNBOUNDED */
   bool ordered;       /* emit in input order (see "Ordered output") */
