@@ -424,6 +424,10 @@ int pp_run(const pp_options *o) {
   for (int i = 0; i < 3; i++) {
     st[i].arg = c;
     st[i].workers = o->auto_workers[i] ? CV_WORKERS_AUTO : (unsigned)o->workers[i];
+    /* Never more than the fixed layout would run: that bounds the photos held
+     * at once, and resizing runs in libvips' threads, out of the pipeline's
+     * sight. */
+    st[i].max_workers = (unsigned)o->workers[i];
     st[i].capacity = (size_t)o->capacity[i];
     if ((rc = cv_pipeline_add_stage(c->pl, &st[i])) != CV_OK) {
       fprintf(stderr, "photopipe: cannot add a stage: %s\n", cv_strerror(rc));
