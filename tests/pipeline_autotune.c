@@ -324,7 +324,26 @@ static void test_moving(void) {
   CHECK_OK(cv_pipeline_destroy(p));
 }
 
+/* Contracts: a bad interval is refused; before start an automatic stage
+ * reports the one worker it will start with; explicit counts stay. */
+static void test_api(void) {
+  cv_pipeline *p;
+  CHECK_RC(cv_pipeline_create(&p, &(cv_pipeline_options){.tune_interval_ns = -1}),
+           CV_EINVAL);
+  CHECK_OK(cv_pipeline_create(&p, &(cv_pipeline_options){.max_workers = 4}));
+  CHECK_OK(cv_pipeline_add_stage(
+      p, &(cv_stage_options){.fn = step, .workers = CV_WORKERS_AUTO}));
+  CHECK_OK(cv_pipeline_add_stage(p, &(cv_stage_options){.fn = step, .workers = 3}));
+  cv_stage_stats st;
+  CHECK_OK(cv_pipeline_stage_stats(p, 0, &st));
+  CHECK(st.workers_auto && st.workers == 1 && st.workers_peak == 1);
+  CHECK_OK(cv_pipeline_stage_stats(p, 1, &st));
+  CHECK(!st.workers_auto && st.workers == 3 && st.workers_peak == 3);
+  CHECK_OK(cv_pipeline_destroy(p));
+}
+
 int main(void) {
+  test_api();
   test_budget();
   test_exactly_once(false, false);
   test_exactly_once(true, false);
