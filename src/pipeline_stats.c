@@ -159,12 +159,19 @@ int cv_pipeline_summary_get(const cv_pipeline *p, cv_pipeline_summary *s) {
   if (!have)
     return CV_OK;
 
+  /* Outputs emitted but not yet in the next queue (a worker's emit buffer,
+   * an ordered stage's reorder window, outputs kept for the sink) are
+   * pending too: emitted by stage i, not yet counted in by what follows. */
   int64_t extra = 0;
+  uint64_t emitted = 0;
   for (size_t i = 0; i < p->nstages; i++) {
     raw_stage r;
     raw_fill(p, i, &r);
     if (i == 0)
       s->fed = r.pub.in;
+    else
+      s->pending += emitted > r.pub.in ? emitted - r.pub.in : 0;
+    emitted = r.pub.out;
     s->filtered += r.pub.filtered;
     s->failed += r.pub.failed;
     s->cancelled += r.pub.cancelled;
@@ -182,6 +189,10 @@ int cv_pipeline_summary_get(const cv_pipeline *p, cv_pipeline_summary *s) {
                                      &mp->output.entry_dropped,
                                      memory_order_relaxed);
   s->pending += ts.size;
+  uint64_t entered = ts.puts + atomic_load_explicit(&mp->output.entry_dropped,
+                                                    memory_order_relaxed) +
+                     (p->sink ? CV__LOAD(mp->sink_taken) : 0);
+  s->pending += emitted > entered ? emitted - entered : 0;
   if (p->sink) {
     uint64_t ok = CV__LOAD(mp->sink_ok), failed = CV__LOAD(mp->sink_failed),
              dropped = CV__LOAD(mp->sink_dropped),
