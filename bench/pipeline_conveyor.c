@@ -13,7 +13,8 @@
  * every stage's `batch` option to n (1: strictly one item per take, like the
  * hand-wired pipelines) and, for n > 1, feeds n items per
  * cv_pipeline_put_many() call; the result is then reported as
- * conveyor-pipeline-b<n>. */
+ * conveyor-pipeline-b<n>.  BENCH_PIPELINE_STATS=1 prints the statistics
+ * table on stderr. */
 #include "bench.h"
 
 #include <conveyor.h>
@@ -75,6 +76,8 @@ int main(int argc, char **argv) {
   check(cv_pipeline_wait(p, CV_FOREVER), "wait");
   uint64_t elapsed = bench_now_ns() - t0;
 
+  if (getenv("BENCH_PIPELINE_STATS")) /* where the time went, on stderr */
+    cv_pipeline_stats_print(p, stderr);
   cv_pipeline_summary sum;
   check(cv_pipeline_summary_get(p, &sum), "summary");
   if (!cv_pipeline_summary_balanced(&sum) || sum.fed != o.items ||

@@ -10,7 +10,7 @@
 #   --reps N    repetitions (default 5); implementations alternate in each
 #   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
 #   --impls     drivers to run (conveyor conveyor_pipeline
-#               conveyor_pipeline_b64 mutexcv glib glib_bounded tbb moodycamel
+#               conveyor_pipeline_b1 conveyor_pipeline_b64 mutexcv glib glib_bounded tbb moodycamel
 #               crossbeam go python)
 #   --no-instr  skip the instruction counts under valgrind callgrind
 #   --strict    exit 3 when a target is missed
@@ -111,11 +111,11 @@ workloads=(W1 W2 W2x16 W3 W4 W5 W6)
 [ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
 
 all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel crossbeam go python)
-[ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b64 "${all_impls[@]}")
+[ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b1 conveyor_pipeline_b64 "${all_impls[@]}")
 if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
 drivers=()
 for d in "${sel[@]}"; do
-  if [ "$d" = python ] || [ -x "$bin/bench_${d%_b64}" ]; then drivers+=("$d")
+  if [ "$d" = python ] || [ -x "$bin/bench_${d%_b[0-9]*}" ]; then drivers+=("$d")
   else echo "bench: no driver bench_$d (library missing?), left out" >&2; fi
 done
 
@@ -138,6 +138,8 @@ cmd_for() { # label driver items -> prints the command, or nothing if n/a
       else echo "$python $root/bench/py_queue.py ${args[$w]} --items $n --label $w"; fi ;;
     conveyor_pipeline)
       if [ "$w" = W4 ]; then echo "$bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
+    conveyor_pipeline_b1)
+      if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_BATCH=1 $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
     conveyor_pipeline_b64)
       if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_BATCH=64 $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
     *) echo "$bin/bench_$d ${args[$w]} --items $n --label $w" ;;

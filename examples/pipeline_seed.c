@@ -55,7 +55,7 @@ static int upload(cv_stage_ctx *ctx, void *item) { return advance(ctx, item, 2);
 
 static long finished, misrouted;
 
-/* Runs on the pipeline's sink thread and owns each photo it gets. */
+/* Called by the upload workers, one call at a time; owns each photo it gets. */
 static int done(void *item, void *arg) {
   (void)arg;
   struct photo *p = item;
@@ -99,7 +99,8 @@ int main(int argc, char **argv) {
   check(cv_pipeline_close_input(p), "close_input");
   check(cv_pipeline_wait(p, CV_FOREVER), "wait");
 
-  /* wait() returned: the sink thread has been joined, its counts are ours. */
+  /* wait() returned: the workers that called the sink were joined, so its
+   * counts are ours. */
   printf("%ld items finished\n", finished);
   cv_pipeline_stats_print(p, stdout);
   cv_pipeline_summary s;

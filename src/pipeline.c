@@ -5,12 +5,14 @@
  *
  * Shape.  Stage i reads its input transport (a bounded cv_queue behind the
  * cv__transport vtable, transport.h) and emits into stage i+1's input, the
- * last stage into the pipeline's output transport.  Each worker is a thread
- * running take -> function -> hand on, and is also the cv_stage_ctx given to
- * the function.  Optional threads: the source (runs the source function,
- * emitting into stage 0), the sink (reads the output and calls the sink),
- * and the monitor (progress reports and cancellation requested from signal
- * handlers).  Nothing here polls: every thread sleeps on a queue, a
+ * last stage into the pipeline's output transport, or, with a sink, straight
+ * into the sink (sink_deliver: the last stage's workers call it, one at a
+ * time, so the output costs no extra hop and no thread).  Each worker is a
+ * thread running take -> function -> hand on, and is also the cv_stage_ctx
+ * given to the function.  Other threads: the source (runs the source
+ * function, emitting into stage 0; optional) and the monitor (progress
+ * reports, cancellation requested from signal handlers, and the worker
+ * controller of automatic stages, autotune.c).  Nothing here polls: every thread sleeps on a queue, a
  * condition variable or, for the monitor, poll(2) on a pipe.
  *
  * The hot path allocates nothing.  A worker takes up to `batch` items with
@@ -67,13 +69,14 @@
  * is completed, even when its item is dropped by cancellation, so the
  * window never stalls.
  *
- * The finish line.  threads_running counts workers, source and sink (plus
+ * The finish line.  threads_running counts workers and the source (plus
  * one reference held by start while it creates them).  The thread that
  * brings it to zero sets `finished`, broadcasts `cond` and wakes the
  * monitor, which makes the last progress report and exits; wait joins all.
  *
- * Lock order: take_mu -> ord_mu; p->mu is never held while calling into a
- * transport or user code, except that cond waits happen under it.
+ * Lock order: take_mu -> ord_mu; sink_mu -> p->mu -> ord_mu (a failing sink
+ * may cancel); p->mu is never held while calling into a transport or user
+ * code, except that cond waits happen under it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +88,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autotune.h"
 #include "pipeline_internal.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2,
@@ -262,10 +266,87 @@ static int get_n(cv__transport *t, void **items, size_t max, size_t *n,
   return t->ops->get_many(t, items, max, n, timeout_ns);
 }
 
+/* The last stage hands its output straight to the sink, on its own worker
+ * threads: no hop through the output queue, no thread of the sink's own.
+ * Unless the user allows concurrent calls, sink_mu keeps the calls one at a
+ * time.  A worker of an unordered stage that finds another in the sink
+ * keeps up to SINK_BACKLOG items for its next turn instead of waiting (a
+ * cheap sink would otherwise convoy its callers); it hands them over before
+ * it sleeps for input or leaves (sink_flush).  Waiting for sink_mu counts
+ * as blocked: the worker waits to hand on. */
+#define SINK_BACKLOG 64
+
+static void sink_add(cv_pipeline *p, _Atomic uint64_t *c, uint64_t n) {
+  if (n == 0)
+    return;
+  if (p->sink_concurrent) /* several writers */
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+  else /* one writer at a time, ordered by sink_mu */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Calls the sink on n items (or drops them once cancelled). */
+static int sink_call(cv_pipeline *p, void **items, size_t n) {
+  sink_add(p, &p->sink_taken, n);
+  uint64_t ok = 0;
+  size_t i = 0;
+  for (; i < n && !is_cancelled(p); i++) {
+    int rc = p->sink(items[i], p->sink_arg);
+    if (rc == CV_OK) {
+      ok++;
+    } else {
+      sink_add(p, &p->sink_failed, 1);
+      if (!is_cancelled(p))
+        report_failure(p, "sink", p->nstages, rc, NULL, NULL);
+    }
+  }
+  sink_add(p, &p->sink_ok, ok);
+  for (size_t j = i; j < n; j++) {
+    if (p->output.destroy)
+      p->output.destroy(items[j], p->output.destroy_arg);
+  }
+  sink_add(p, &p->sink_dropped, n - i);
+  return i == n ? CV_OK : CV_ECANCELED;
+}
+
+static int sink_deliver(cv_stage_ctx *w, void **items, size_t n, bool force) {
+  cv_pipeline *p = w->p;
+  bool serial = !p->sink_concurrent;
+  if (serial && pthread_mutex_trylock(&p->sink_mu) != 0) {
+    if (!force && !w->st->ordered && w->sink_n + n <= SINK_BACKLOG) {
+      memcpy(w->sink_buf + w->sink_n, items, n * sizeof(void *));
+      w->sink_n += n;
+      return CV_OK;
+    }
+    int64_t t0 = wait_begin(w, WAIT_BLOCKED);
+    pthread_mutex_lock(&p->sink_mu);
+    wait_end(w, WAIT_BLOCKED, t0);
+  }
+  int rc = CV_OK;
+  if (w->sink_n > 0) {
+    rc = sink_call(p, w->sink_buf, w->sink_n);
+    w->sink_n = 0;
+  }
+  if (n > 0 && sink_call(p, items, n) != CV_OK)
+    rc = CV_ECANCELED;
+  if (serial)
+    pthread_mutex_unlock(&p->sink_mu);
+  return rc;
+}
+
+/* Hands a worker's sink backlog over, waiting for its turn. */
+static void sink_flush(cv_stage_ctx *w) {
+  if (w->sink_n > 0)
+    sink_deliver(w, NULL, 0, true);
+}
+
 /* Hands n items on to the worker's destination, waiting for room (blocked
  * time) if there is none.  Items that cannot enter (cancellation) are
  * dropped.  Returns CV_OK or CV_ECANCELED. */
 static int hand_on(cv_stage_ctx *w, void **items, size_t n) {
+  if (w->dest == &w->p->output && w->p->sink)
+    return sink_deliver(w, items, n, false);
   cv__transport *t = w->dest->t;
   size_t nput = 0;
   int rc = put_n(t, items, n, &nput, CV_NOWAIT);
@@ -400,13 +481,25 @@ static void process_one(cv_stage_ctx *w, void *item) {
 }
 
 /* Takes up to max items, waiting for one (starved time) if there is none. */
+/* A worker the controller parks leaves between batches.  One waiting for
+ * input wakes every tune interval to see whether it was parked (the only
+ * timed wait here: a starved stage is the one that loses workers). */
+static bool leaving(const cv_stage_ctx *w) {
+  return atomic_load_explicit(&((cv_stage_ctx *)w)->retire,
+                              memory_order_relaxed);
+}
+
 static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
   cv__transport *in = w->st->in.t;
   int rc = get_n(in, items, max, n, CV_NOWAIT);
   if (rc != CV_EEMPTY)
     return rc;
+  sink_flush(w); /* nothing may wait in a sleeping worker's hands */
+  int64_t tmo = w->st->auto_workers ? w->p->tune_interval_ns : CV_FOREVER;
   int64_t t0 = wait_begin(w, WAIT_STARVED);
-  rc = get_n(in, items, max, n, CV_FOREVER);
+  do
+    rc = get_n(in, items, max, n, tmo);
+  while (rc == CV_ETIMEDOUT && !leaving(w));
   wait_end(w, WAIT_STARVED, t0);
   return rc;
 }
@@ -428,7 +521,7 @@ static void auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
 static void run_unordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
-  while (!is_cancelled(p)) {
+  while (!is_cancelled(p) && !leaving(w)) {
     size_t n = 0;
     if (take(w, items, take_limit(w), &n) != CV_OK)
       break; /* closed and drained, or shut down */
@@ -513,7 +606,7 @@ static void complete(cv_stage_ctx *w, uint64_t seq) {
 static void run_ordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
-  for (;;) {
+  while (!leaving(w)) {
     size_t n;
     uint64_t seq0 = 0;
     if (take_ordered(w, items, &n, &seq0) != CV_OK)
@@ -540,41 +633,92 @@ static void *worker_main(void *arg) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   int rc = CV_OK;
+  if (p->tune)
+    cv__tune_worker_begin(w);
+  w->state = NULL;
   if (st->init)
     rc = st->init(st->arg, w->index, &w->state);
   pthread_mutex_lock(&p->mu);
   if (rc != CV_OK) {
-    if (p->init_rc == CV_OK)
+    w->init_failed = true;
+    if (p->init_rc == CV_OK && !w->late)
       p->init_rc = rc;
     char msg[CV__MSG_MAX];
     snprintf(msg, sizeof(msg), "worker_init of worker %u failed: %s",
              w->index, cv_strerror(rc));
     record_error_locked(p, st->name, rc, msg);
   }
-  if (--p->inits_pending == 0)
+  if (!w->late && --p->inits_pending == 0)
     pthread_cond_broadcast(&p->cond);
   pthread_mutex_unlock(&p->mu);
 
   if (rc == CV_OK) {
-    atomic_store_explicit(&w->c.start_ns, cv__now_ns(), memory_order_relaxed);
+    int64_t start = cv__now_ns();
+    atomic_store_explicit(&w->c.start_ns, start, memory_order_relaxed);
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
     if (st->ordered)
       run_ordered(w, items);
     else
       run_unordered(w, items);
+    sink_flush(w);
     if (st->finish)
       st->finish(st->arg, w->index, w->state);
-    atomic_store_explicit(&w->c.end_ns, cv__now_ns(), memory_order_relaxed);
+    /* Not running, then the run's lifetime: a reader in between counts a
+     * little less busy time, never more (pipeline_stats.c). */
+    int64_t life = cv__now_ns() - start;
+    atomic_store_explicit(&w->c.start_ns, 0, memory_order_release);
+    atomic_store_explicit(&w->c.life_ns, CV__LOAD(w->c.life_ns) + life,
+                          memory_order_release);
   }
   /* The last worker out closes the next stage's input. */
   if (atomic_fetch_sub(&st->live, 1) == 1)
     st->out->t->ops->close(st->out->t);
+  if (st->auto_workers)
+    cv__tune_worker_end(w);
   thread_exit_ref(p);
   return NULL;
 }
 
-/* ---- source and sink -------------------------------------------------- */
+int cv__worker_spawn(cv_stage_ctx *w) {
+  cv__stage *st = w->st;
+  cv_pipeline *p = w->p;
+  /* Hold a reference first, so the pipeline cannot finish while we add. */
+  pthread_mutex_lock(&p->mu);
+  bool over = p->finished || is_cancelled(p);
+  if (!over)
+    p->threads_running++;
+  pthread_mutex_unlock(&p->mu);
+  if (over)
+    return CV_ESTATE;
+  /* Join only a stage that still has a worker: the last one out closed
+   * the next stage's input, and nobody may run after that. */
+  unsigned live = atomic_load(&st->live);
+  do {
+    if (live == 0) {
+      thread_exit_ref(p);
+      return CV_ECLOSED;
+    }
+  } while (!atomic_compare_exchange_weak(&st->live, &live, live + 1));
+  w->late = true;
+  w->init_failed = false;
+  w->nbuf = 0;
+  w->sink_n = 0;
+  w->auto_take = 1;
+  w->auto_cost_ns = 0;
+  atomic_store(&w->retire, false);
+  atomic_store(&w->exited, false);
+  if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    if (atomic_fetch_sub(&st->live, 1) == 1)
+      st->out->t->ops->close(st->out->t);
+    thread_exit_ref(p);
+    return CV_ESYS;
+  }
+  w->thread_started = true;
+  return CV_OK;
+}
+
+/* ---- source ---------------------------------------------------------- */
 
 static void *source_main(void *arg) {
   cv_stage_ctx *w = arg;
@@ -586,36 +730,6 @@ static void *source_main(void *arg) {
     report_failure(p, "source", CV_SOURCE_INDEX, rc, w, NULL);
   cv__transport *t = p->stages[0]->in.t;
   t->ops->close(t);
-  thread_exit_ref(p);
-  return NULL;
-}
-
-static void *sink_main(void *arg) {
-  cv_pipeline *p = arg;
-  cv__transport *t = p->output.t;
-  void *items[SINK_BATCH];
-  for (;;) {
-    size_t n = 0;
-    if (t->ops->get_many(t, items, SINK_BATCH, &n, CV_FOREVER) != CV_OK)
-      break;
-    CV__BUMP(p->sink_taken, n);
-    size_t i = 0;
-    for (; i < n && !is_cancelled(p); i++) {
-      int rc = p->sink(items[i], p->sink_arg);
-      if (rc == CV_OK) {
-        CV__BUMP(p->sink_ok, 1);
-      } else {
-        CV__BUMP(p->sink_failed, 1);
-        if (!is_cancelled(p))
-          report_failure(p, "sink", p->nstages, rc, NULL, NULL);
-      }
-    }
-    for (size_t j = i; j < n; j++) {
-      if (p->output.destroy)
-        p->output.destroy(items[j], p->output.destroy_arg);
-    }
-    CV__BUMP(p->sink_dropped, n - i);
-  }
   thread_exit_ref(p);
   return NULL;
 }
@@ -653,9 +767,13 @@ static void *monitor_main(void *arg) {
       int64_t d = next - cv__now_ns();
       tmo = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
     }
+    if (p->tune)
+      tmo = cv__tune_poll_ms(p, tmo);
     struct pollfd pfd = {.fd = p->wake_fd[0], .events = POLLIN};
     if (poll(&pfd, 1, tmo) > 0)
       drain_pipe(p->wake_fd[0]);
+    if (p->tune)
+      cv__tune_tick(p);
     if (p->progress) {
       int64_t now = cv__now_ns();
       if (now >= next) {
@@ -697,7 +815,8 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   if (opts)
     o = *opts;
   if ((o.on_error != CV_ON_ERROR_SKIP && o.on_error != CV_ON_ERROR_FAIL_FAST) ||
-      o.progress_interval_ns < 0 || !capacity_ok(o.output_capacity))
+      o.progress_interval_ns < 0 || o.tune_interval_ns < 0 ||
+      !capacity_ok(o.output_capacity))
     return CV_EINVAL;
   cv_pipeline *p = calloc(1, sizeof(*p));
   if (!p)
@@ -714,17 +833,25 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   p->item_destroy = o.item_destroy;
   p->item_destroy_arg = o.item_destroy_arg;
   p->ordered = o.ordered;
-  p->output_capacity = o.output_capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY
-                       : o.output_capacity == CV_UNBOUNDED ? 0
-                                                           : o.output_capacity;
+  /* 0 (the default) is sized at start, from the last stage. */
+  p->output_capacity = o.output_capacity == CV_UNBOUNDED ? 0
+                                                         : o.output_capacity;
+  p->output_capacity_auto = o.output_capacity == 0;
   p->source = o.source;
   p->source_arg = o.source_arg;
   p->sink = o.sink;
   p->sink_arg = o.sink_arg;
+  p->sink_concurrent = o.sink_concurrent;
   p->progress = o.progress;
   p->progress_arg = o.progress_arg;
   p->progress_interval_ns =
       o.progress_interval_ns ? o.progress_interval_ns : CV_SEC(1);
+  p->max_workers = o.max_workers;
+  p->cpu_budget = o.cpu_budget;
+  p->tune_cb = o.tune_cb;
+  p->tune_arg = o.tune_arg;
+  p->tune_interval_ns =
+      o.tune_interval_ns ? o.tune_interval_ns : CV__TUNE_INTERVAL_NS;
   p->output.destroy = o.item_destroy;
   p->output.destroy_arg = o.item_destroy_arg;
   atomic_init(&p->output.entry_dropped, 0);
@@ -739,6 +866,8 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
     goto fail_mu;
   if (pthread_mutex_init(&p->join_mu, NULL) != 0)
     goto fail_join_mu;
+  if (pthread_mutex_init(&p->sink_mu, NULL) != 0)
+    goto fail_sink_mu;
   if (cv__cond_init(&p->cond) != CV_OK)
     goto fail_cond;
   if (pipe(p->wake_fd) != 0 || set_flags(p->wake_fd[0]) != CV_OK ||
@@ -754,6 +883,8 @@ fail_pipe:
   }
   pthread_cond_destroy(&p->cond);
 fail_cond:
+  pthread_mutex_destroy(&p->sink_mu);
+fail_sink_mu:
   pthread_mutex_destroy(&p->join_mu);
 fail_join_mu:
   pthread_mutex_destroy(&p->mu);
@@ -789,6 +920,11 @@ static void stage_free(cv__stage *st) {
   free(st);
 }
 
+/* Workers started by cv_pipeline_start. */
+static unsigned first_workers(const cv__stage *st) {
+  return st->auto_workers ? 1 : st->nworkers;
+}
+
 int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   if (!p || !opts || !opts->fn || !capacity_ok(opts->capacity))
     return CV_EINVAL;
@@ -819,7 +955,12 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   }
   st->fn = opts->fn;
   st->arg = opts->arg;
-  st->nworkers = opts->workers ? opts->workers : 1;
+  /* An automatic stage gets a slot for every worker it could ever run and
+   * starts one (autotune.c adds and parks the others). */
+  st->auto_workers = opts->workers == CV_WORKERS_AUTO;
+  st->nworkers = st->auto_workers ? cv__tune_slots(p, opts->max_workers)
+                 : opts->workers  ? opts->workers
+                                  : 1;
   st->capacity = opts->capacity == 0 ? CV_PIPELINE_DEFAULT_CAPACITY
                  : opts->capacity == CV_UNBOUNDED ? 0
                                                   : opts->capacity;
@@ -834,7 +975,9 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   st->in.destroy = opts->destroy ? opts->destroy : p->item_destroy;
   st->in.destroy_arg = opts->destroy ? opts->destroy_arg : p->item_destroy_arg;
   atomic_init(&st->in.entry_dropped, 0);
-  atomic_init(&st->live, st->nworkers);
+  atomic_init(&st->live, first_workers(st));
+  atomic_init(&st->alive, first_workers(st));
+  atomic_init(&st->peak, first_workers(st));
   st->workers = calloc(st->nworkers, sizeof(cv_stage_ctx));
   if (!st->name || !st->workers || st->batch > SIZE_MAX / 4 / sizeof(void *))
     goto fail;
@@ -846,10 +989,13 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
     w->arg = st->arg;
     w->bufcap = st->batch;
     w->auto_take = 1; /* until the first measurement */
-    /* Emit buffer, then (batch > 1) the input batch. */
-    w->buf = malloc(2 * st->batch * sizeof(void *));
+    /* Emit buffer, then (batch > 1) the input batch, then (with a sink)
+     * the sink backlog. */
+    w->buf = malloc((2 * st->batch + (p->sink ? SINK_BACKLOG : 0)) *
+                    sizeof(void *));
     if (!w->buf)
       goto fail;
+    w->sink_buf = w->buf + 2 * st->batch;
   }
   if (st->ordered) {
     st->slots = calloc(st->window, sizeof(cv__slot));
@@ -875,6 +1021,23 @@ fail_take:
 fail:
   stage_free(st);
   return CV_ENOMEM;
+}
+
+/* The default output queue: never the bottleneck.  It holds at least what
+ * the last stage can hold (its input queue) and twice what its workers can
+ * hand on at once, so that they never wait for a reader that takes items in
+ * blocks; with a sink nothing enters it (the workers call the sink). */
+static size_t output_capacity_for(const cv_pipeline *p) {
+  if (p->sink)
+    return 1;
+  const cv__stage *last = p->stages[p->nstages - 1];
+  size_t cap = CV_PIPELINE_DEFAULT_CAPACITY;
+  size_t burst = 2 * (size_t)last->nworkers * last->batch;
+  if (burst > cap)
+    cap = burst;
+  if (last->capacity > cap)
+    cap = last->capacity;
+  return cap;
 }
 
 /* Creates one thread counted in threads_running. */
@@ -948,9 +1111,13 @@ int cv_pipeline_start(cv_pipeline *p) {
     rc = cv__transport_queue_create(&st->in.t, st->capacity, st->in.destroy,
                                     st->in.destroy_arg);
   }
+  if (p->output_capacity_auto)
+    p->output_capacity = output_capacity_for(p);
   if (rc == CV_OK)
     rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
                                     p->output.destroy, p->output.destroy_arg);
+  if (rc == CV_OK)
+    rc = cv__tune_create(p);
   if (rc == CV_OK && p->source) {
     p->source_ctx = calloc(1, sizeof(cv_stage_ctx));
     if (p->source_ctx)
@@ -988,7 +1155,7 @@ int cv_pipeline_start(cv_pipeline *p) {
   bool cancelled_early = is_cancelled(p);
   unsigned total = 0;
   for (size_t i = 0; i < p->nstages; i++)
-    total += p->stages[i]->nworkers;
+    total += first_workers(p->stages[i]);
   p->inits_pending = total;
   pthread_mutex_unlock(&p->mu);
   if (cancelled_early)
@@ -997,7 +1164,7 @@ int cv_pipeline_start(cv_pipeline *p) {
   /* Workers. */
   for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
     cv__stage *st = p->stages[i];
-    for (unsigned j = 0; j < st->nworkers; j++) {
+    for (unsigned j = 0; j < first_workers(st); j++) {
       cv_stage_ctx *w = &st->workers[j];
       if (rc == CV_OK)
         rc = spawn(p, &w->thread, worker_main, w, &w->thread_started);
@@ -1041,9 +1208,7 @@ int cv_pipeline_start(cv_pipeline *p) {
     return init_rc;
   }
 
-  if (p->sink)
-    rc = spawn(p, &p->sink_thread, sink_main, p, &p->sink_started);
-  if (rc == CV_OK && p->source)
+  if (p->source)
     rc = spawn(p, &p->source_thread, source_main, p->source_ctx,
                &p->source_started);
   int merr = rc == CV_OK ? pthread_create(&p->monitor_thread, NULL, monitor_main, p) : 0;
@@ -1140,6 +1305,9 @@ int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns) {
 static void join_all(cv_pipeline *p) {
   pthread_mutex_lock(&p->join_mu);
   if (!p->joined) {
+    /* The monitor first: it joins workers of automatic stages it parked. */
+    if (p->monitor_started)
+      pthread_join(p->monitor_thread, NULL);
     for (size_t i = 0; i < p->nstages; i++) {
       cv__stage *st = p->stages[i];
       for (unsigned j = 0; j < st->nworkers; j++)
@@ -1148,10 +1316,6 @@ static void join_all(cv_pipeline *p) {
     }
     if (p->source_started)
       pthread_join(p->source_thread, NULL);
-    if (p->sink_started)
-      pthread_join(p->sink_thread, NULL);
-    if (p->monitor_started)
-      pthread_join(p->monitor_thread, NULL);
     p->joined = true;
   }
   pthread_mutex_unlock(&p->join_mu);
@@ -1227,6 +1391,7 @@ int cv_pipeline_destroy(cv_pipeline *p) {
    * stage_free, so the output transport is destroyed after the stages. */
   for (size_t i = 0; i < p->nstages; i++)
     stage_free(p->stages[i]);
+  cv__tune_destroy(p);
   if (p->output.t)
     p->output.t->ops->destroy(p->output.t);
   free(p->stages);
@@ -1241,6 +1406,7 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   close(p->wake_fd[1]);
   close(p->wake_fd[0]);
   pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->sink_mu);
   pthread_mutex_destroy(&p->join_mu);
   pthread_mutex_destroy(&p->mu);
   free(p->name);

@@ -39,8 +39,10 @@ typedef struct cv__counters {
   _Atomic uint64_t cancelled; /* taken, then dropped by cancellation */
   _Atomic int64_t starved_ns; /* finished waits for input */
   _Atomic int64_t blocked_ns; /* finished waits to hand output on */
-  _Atomic int64_t start_ns;   /* after worker_init; 0 = not running yet */
-  _Atomic int64_t end_ns;     /* after worker_finish; 0 = still running */
+  _Atomic int64_t start_ns;   /* after worker_init; 0 = not running now */
+  _Atomic int64_t life_ns;    /* summed lifetimes of the runs that ended (a
+                                 worker of an automatic stage may run, leave
+                                 and run again) */
   _Atomic int64_t wait_since; /* start of the wait in progress, 0 = none */
   _Atomic int wait_kind;      /* what that wait is (WAIT_* in pipeline.c) */
 } cv__counters;
@@ -70,7 +72,16 @@ struct cv_stage_ctx {
   void *arg;   /* stage arg / source arg */
   cv__dest *dest; /* where emits go */
   pthread_t thread;
-  bool thread_started;
+  bool thread_started; /* not yet joined */
+
+  /* Automatic stages (autotune.c).  `retire` is set by the controller and
+   * read by the worker between batches; `exited` is set by the worker as it
+   * leaves, so that the controller joins it without waiting. */
+  atomic_bool retire;
+  atomic_bool exited;
+  atomic_int tid;   /* kernel thread id, for its CPU time (0 = unknown) */
+  bool late;        /* started by the controller after cv_pipeline_start */
+  bool init_failed; /* its worker_init failed */
 
   /* The item being processed. */
   void *item;
@@ -84,6 +95,11 @@ struct cv_stage_ctx {
    * each batch of inputs. */
   void **buf;
   size_t nbuf, bufcap;
+
+  /* Last stage with a sink: outputs kept while another worker was in the
+   * sink (see sink_deliver in pipeline.c). */
+  void **sink_buf;
+  size_t sink_n;
 
   /* CV_BATCH_AUTO: the size of the next take, and the smoothed cost of one
    * item in ns (time from take to the end of its batch, per item). */
@@ -105,7 +121,11 @@ struct cv__stage {
   char *name;
   cv_stage_fn fn;
   void *arg;
-  unsigned nworkers;
+  unsigned nworkers; /* worker slots; for an automatic stage, the most
+                        workers it may ever run at once */
+  bool auto_workers; /* CV_WORKERS_AUTO: the controller runs 1..nworkers */
+  atomic_uint alive; /* automatic: slots with a thread not yet joined */
+  atomic_uint peak;  /* automatic: most alive at once */
   size_t capacity; /* 0 = unbounded (queue convention) */
   bool ordered;
   size_t window;
@@ -140,13 +160,22 @@ struct cv_pipeline {
   void *item_destroy_arg;
   bool ordered;
   size_t output_capacity;
+  bool output_capacity_auto; /* sized at start (output_capacity_for) */
   cv_source_fn source;
   void *source_arg;
   cv_sink_fn sink;
   void *sink_arg;
+  bool sink_concurrent; /* calls may overlap: no sink_mu */
+  pthread_mutex_t sink_mu; /* one sink call at a time (see sink_deliver) */
   cv_progress_fn progress;
   void *progress_arg;
   int64_t progress_interval_ns;
+  unsigned max_workers; /* 0 = default (autotune.c) */
+  unsigned cpu_budget;  /* 0 = online CPUs */
+  cv_tune_fn tune_cb;
+  void *tune_arg;
+  int64_t tune_interval_ns;
+  struct cv__tune *tune; /* the controller; NULL without automatic stages */
 
   cv__stage **stages;
   size_t nstages, stages_cap;
@@ -177,10 +206,10 @@ struct cv_pipeline {
   char err_msg[CV__MSG_MAX];
 
   cv_stage_ctx *source_ctx;
-  pthread_t source_thread, sink_thread, monitor_thread;
-  bool source_started, sink_started, monitor_started;
+  pthread_t source_thread, monitor_thread;
+  bool source_started, monitor_started;
 
-  /* The sink thread's counters (single writer). */
+  /* The sink's counters, added to by the last stage's workers. */
   _Atomic uint64_t sink_taken, sink_ok, sink_failed, sink_dropped;
 
   pthread_mutex_t join_mu;
@@ -189,5 +218,11 @@ struct cv_pipeline {
 
 /* pipeline_stats.c */
 void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);
+
+/* pipeline.c: starts a worker thread in slot w of an automatic stage whose
+ * previous thread (if any) was joined.  Returns CV_OK, CV_ECLOSED (the
+ * stage has finished: no worker may join it), CV_ESTATE (the pipeline is
+ * finished or cancelled), CV_ESYS. */
+int cv__worker_spawn(cv_stage_ctx *w);
 
 #endif /* CONVEYOR_PIPELINE_INTERNAL_H */

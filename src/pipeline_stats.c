@@ -31,13 +31,25 @@ typedef struct raw_stage {
   uint64_t cancelled_taken; /* taken by a worker, then dropped */
 } raw_stage;
 
+/* Worker threads now and at most: a stage's count, or what the controller
+ * of an automatic stage has running (autotune.c). */
+static void fill_workers(const cv__stage *st, cv_stage_stats *s) {
+  s->workers_auto = st->auto_workers;
+  if (st->auto_workers) {
+    s->workers = atomic_load(&((cv__stage *)st)->alive);
+    s->workers_peak = atomic_load(&((cv__stage *)st)->peak);
+  } else {
+    s->workers = s->workers_peak = st->nworkers;
+  }
+}
+
 static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
   cv__stage *st = p->stages[i];
   memset(r, 0, sizeof(*r));
   cv_stage_stats *s = &r->pub;
   s->name = st->name;
   s->index = i;
-  s->workers = st->nworkers;
+  fill_workers(st, s);
   s->queue_capacity = st->capacity;
   int64_t now = cv__now_ns();
   for (unsigned j = 0; j < st->nworkers; j++) {
@@ -53,14 +65,16 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
     s->failed += CV__LOAD(c->failed);
     r->cancelled_taken += CV__LOAD(c->cancelled);
     s->taken += CV__LOAD(c->taken);
-    /* Busy = lifetime - waits, counting a wait still in progress. */
-    int64_t start = CV__LOAD(c->start_ns);
-    if (start == 0)
-      continue; /* not running yet, or its init failed */
-    int64_t end = CV__LOAD(c->end_ns);
+    /* Busy = lifetime - waits, counting a wait still in progress.  The
+     * ended runs' lifetimes first: a worker leaving stores start_ns = 0
+     * before adding its run to life_ns, so this order never counts a run
+     * twice. */
+    int64_t life = atomic_load_explicit(&c->life_ns, memory_order_acquire);
+    int64_t start = atomic_load_explicit(&c->start_ns, memory_order_acquire);
     int64_t starved = CV__LOAD(c->starved_ns);
     int64_t blocked = CV__LOAD(c->blocked_ns);
-    if (end == 0) {
+    if (start != 0) {
+      life += now - start;
       int64_t since =
           atomic_load_explicit(&c->wait_since, memory_order_acquire);
       if (since != 0 && now > since) {
@@ -70,7 +84,8 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
           blocked += now - since;
       }
     }
-    int64_t life = (end ? end : now) - start;
+    if (life == 0)
+      continue; /* has not run yet, or its init failed */
     int64_t busy = life - starved - blocked;
     s->busy_ns += busy > 0 ? busy : 0;
     s->starved_ns += starved;
@@ -111,7 +126,7 @@ void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out) {
     memset(&r, 0, sizeof(r));
     r.pub.name = p->stages[i]->name;
     r.pub.index = i;
-    r.pub.workers = p->stages[i]->nworkers;
+    fill_workers(p->stages[i], &r.pub);
     r.pub.queue_capacity = p->stages[i]->capacity;
   }
   *out = r.pub;
@@ -149,12 +164,19 @@ int cv_pipeline_summary_get(const cv_pipeline *p, cv_pipeline_summary *s) {
   if (!have)
     return CV_OK;
 
+  /* Outputs emitted but not yet in the next queue (a worker's emit buffer,
+   * an ordered stage's reorder window, outputs kept for the sink) are
+   * pending too: emitted by stage i, not yet counted in by what follows. */
   int64_t extra = 0;
+  uint64_t emitted = 0;
   for (size_t i = 0; i < p->nstages; i++) {
     raw_stage r;
     raw_fill(p, i, &r);
     if (i == 0)
       s->fed = r.pub.in;
+    else
+      s->pending += emitted > r.pub.in ? emitted - r.pub.in : 0;
+    emitted = r.pub.out;
     s->filtered += r.pub.filtered;
     s->failed += r.pub.failed;
     s->cancelled += r.pub.cancelled;
@@ -172,6 +194,10 @@ int cv_pipeline_summary_get(const cv_pipeline *p, cv_pipeline_summary *s) {
                                      &mp->output.entry_dropped,
                                      memory_order_relaxed);
   s->pending += ts.size;
+  uint64_t entered = ts.puts + atomic_load_explicit(&mp->output.entry_dropped,
+                                                    memory_order_relaxed) +
+                     (p->sink ? CV__LOAD(mp->sink_taken) : 0);
+  s->pending += emitted > entered ? emitted - entered : 0;
   if (p->sink) {
     /* Outcomes before taken, as in raw_fill. */
     uint64_t ok = CV__LOAD(mp->sink_ok), failed = CV__LOAD(mp->sink_failed),
@@ -263,15 +289,20 @@ int cv_pipeline_stats_print(const cv_pipeline *p, FILE *f) {
     cv_stage_stats st;
     cv__stage_stats_fill(p, i, &st);
     int64_t total = st.busy_ns + st.starved_ns + st.blocked_ns;
-    char cap[24];
+    char cap[24], workers[24];
+    /* Automatic stages: workers now / the most they had at once. */
+    if (st.workers_auto)
+      snprintf(workers, sizeof(workers), "%u/%u", st.workers, st.workers_peak);
+    else
+      snprintf(workers, sizeof(workers), "%u", st.workers);
     if (st.queue_capacity)
       snprintf(cap, sizeof(cap), "%zu", st.queue_capacity);
     else
       snprintf(cap, sizeof(cap), "-");
     err |= fprintf(f,
-                   "%-*s %7u %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %8" PRIu64
+                   "%-*s %7s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %8" PRIu64
                    " %9" PRIu64 " %6.1f %8.1f %8.1f %6zu %6zu %6s\n",
-                   w, st.name, st.workers, st.in, st.out, st.filtered,
+                   w, st.name, workers, st.in, st.out, st.filtered,
                    st.failed, st.cancelled, pct(st.busy_ns, total),
                    pct(st.starved_ns, total), pct(st.blocked_ns, total),
                    st.queue_depth, st.queue_high_water, cap) < 0;
@@ -366,7 +397,8 @@ int cv_pipeline_stats_json(const cv_pipeline *p, char *buf, size_t len,
     jprintf(&j, "%s{\"name\":", i ? "," : "");
     jstr(&j, st.name);
     jprintf(&j,
-            ",\"index\":%zu,\"workers\":%u,\"in\":%" PRIu64
+            ",\"index\":%zu,\"workers\":%u,\"workers_peak\":%u"
+            ",\"workers_auto\":%s,\"in\":%" PRIu64
             ",\"taken\":%" PRIu64 ",\"succeeded\":%" PRIu64
             ",\"out\":%" PRIu64 ",\"filtered\":%" PRIu64
             ",\"failed\":%" PRIu64 ",\"cancelled\":%" PRIu64
@@ -374,7 +406,8 @@ int cv_pipeline_stats_json(const cv_pipeline *p, char *buf, size_t len,
             ",\"blocked_ns\":%" PRId64
             ",\"queue_depth\":%zu,\"queue_high_water\":%zu"
             ",\"queue_capacity\":%zu}",
-            st.index, st.workers, st.in, st.taken, st.succeeded, st.out,
+            st.index, st.workers, st.workers_peak,
+            st.workers_auto ? "true" : "false", st.in, st.taken, st.succeeded, st.out,
             st.filtered, st.failed, st.cancelled, st.busy_ns, st.starved_ns,
             st.blocked_ns, st.queue_depth, st.queue_high_water,
             st.queue_capacity);

@@ -54,6 +54,7 @@ void pp_options_defaults(pp_options *o, int cpus) {
   o->capacity[0] = 2 * o->workers[0];
   o->capacity[1] = o->workers[1];
   o->capacity[2] = 2 * o->workers[2];
+  o->auto_workers[0] = o->auto_workers[1] = o->auto_workers[2] = 1;
   o->progress = -1;
   o->recursive = 1;
   /* Long enough for a copy over USB or SMB to stall for a moment without
@@ -241,8 +242,9 @@ void pp_usage(FILE *f) {
       "                          source, content and settings (a changed photo is\n"
       "                          redone)\n"
       "Pipeline:\n"
-      "  -w, --workers D,R,U     workers for download, resize, upload\n"
-      "                          (default 2xcores max 16, cores, 2xcores max 16)\n"
+      "  -w, --workers D,R,U     workers for download, resize, upload; or 'auto'\n"
+      "                          (default): moved at run time to the slowest\n"
+      "                          stage, at most 2xcores max 16, cores, 2xcores max 16\n"
       "  -c, --capacity D,R,U    queue in front of each stage (default 2x, 1x, 2x\n"
       "                          the stage's workers)\n"
       "Album:\n"
@@ -429,6 +431,11 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
     case 'k': o->insecure = 1; break;
     case OPT_SKIP_EXISTING: o->skip_existing = 1; break;
     case 'w':
+      if (strcmp(optarg, "auto") == 0) {
+        o->auto_workers[0] = o->auto_workers[1] = o->auto_workers[2] = 1;
+        break;
+      }
+      o->auto_workers[0] = o->auto_workers[1] = o->auto_workers[2] = 0;
       if (pp_parse_triple(optarg, o->workers, 1, 256))
         return usage_error("bad --workers '%s' (D,R,U, e.g. 3,4,5)", optarg);
       wset[0] = wset[1] = wset[2] = 1;
@@ -442,6 +449,7 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
       int i = c - OPT_DW;
       if (parse_int(optarg, 1, 256, &o->workers[i]))
         return usage_error("bad worker count '%s' (1-256)", optarg);
+      o->auto_workers[i] = 0;
       wset[i] = 1;
       break;
     }

@@ -66,6 +66,9 @@ typedef struct pp_options {
 
   /* ---- pipeline shape ---- */
   int workers[3];  /* --workers D,R,U: download, resize, upload workers */
+  int auto_workers[3]; /* per stage: the pipeline picks its workers at run
+                          time (default; --workers auto), at most the
+                          workers[] above */
   int capacity[3]; /* --capacity D,R,U: queue in front of each stage */
 
   /* ---- output ---- */

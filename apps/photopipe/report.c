@@ -104,9 +104,13 @@ void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
     if (cv_pipeline_stage_stats(p, i, &st) != CV_OK)
       continue;
     int64_t total = st.busy_ns + st.starved_ns + st.blocked_ns;
-    char q[32];
+    char q[32], w[24];
     snprintf(q, sizeof q, "%zu/%zu", st.queue_high_water, st.queue_capacity);
-    fprintf(f, "%-9s %7u %6llu %6llu %5.0f%% %7.0f%% %7.0f%% %11s %8.1f\n", st.name, st.workers,
+    if (st.workers_auto) /* now / the most it had */
+      snprintf(w, sizeof w, "%u/%u", st.workers, st.workers_peak);
+    else
+      snprintf(w, sizeof w, "%u", st.workers);
+    fprintf(f, "%-9s %7s %6llu %6llu %5.0f%% %7.0f%% %7.0f%% %11s %8.1f\n", st.name, w,
             (unsigned long long)st.succeeded, (unsigned long long)st.failed,
             pct(st.busy_ns, total), pct(st.starved_ns, total), pct(st.blocked_ns, total), q,
             secs > 0 ? (double)st.succeeded / secs : 0.0);

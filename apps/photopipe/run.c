@@ -539,11 +539,16 @@ static int check_watch_dir(const char *dir) {
 static void describe(const pp_options *o) {
   if (o->quiet || o->json)
     return;
+  char w[48];
+  int len = 0;
+  for (int i = 0; i < 3; i++)
+    len += snprintf(w + len, sizeof w - (size_t)len, i ? "/%d%s" : "%d%s", o->workers[i],
+                    o->auto_workers[i] ? "(auto)" : "");
   pp_shown_buf album;
-  fprintf(stderr, "photopipe: fit %dx%d, %s, workers %d/%d/%d, queues %d/%d/%d -> %s\n",
+  fprintf(stderr, "photopipe: fit %dx%d, %s, workers %s, queues %d/%d/%d -> %s\n",
           o->width, o->height,
           o->format == PP_FORMAT_JPEG ? "JPEG" : "keep format",
-          o->workers[0], o->workers[1], o->workers[2], o->capacity[0], o->capacity[1],
+          w, o->capacity[0], o->capacity[1],
           o->capacity[2], pp_shown(&album, o->album));
 }
 
@@ -628,6 +633,8 @@ int pp_run(const pp_options *asked) {
       .progress = c->show_progress ? on_progress : NULL,
       .progress_arg = c,
       .progress_interval_ns = CV_MSEC(250),
+      /* Automatic stages share the threads of the default layout. */
+      .max_workers = (unsigned)(o->workers[0] + o->workers[1] + o->workers[2]),
   };
   int rc = cv_pipeline_create(&c->pl, &po);
   if (rc != CV_OK) {
@@ -641,7 +648,11 @@ int pp_run(const pp_options *asked) {
   };
   for (int i = 0; i < 3; i++) {
     st[i].arg = c;
-    st[i].workers = (unsigned)o->workers[i];
+    st[i].workers = o->auto_workers[i] ? CV_WORKERS_AUTO : (unsigned)o->workers[i];
+    /* Never more than the fixed layout would run: that bounds the photos held
+     * at once, and resizing runs in libvips' threads, out of the pipeline's
+     * sight. */
+    st[i].max_workers = (unsigned)o->workers[i];
     st[i].capacity = (size_t)o->capacity[i];
     if ((rc = cv_pipeline_add_stage(c->pl, &st[i])) != CV_OK) {
       fprintf(stderr, "photopipe: cannot add a stage: %s\n", cv_strerror(rc));

@@ -156,6 +156,8 @@ measure() {
   secs=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
   cpu=$(python3 -c "print(f'{$u + $s:.2f}')")
   printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$lat" "$secs" "$cpu" "$m" >>"$results"
+  [ -z "${BENCH_PP_RESULTS:-}" ] ||
+    printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$lat" "$secs" "$cpu" "$m" >>"$BENCH_PP_RESULTS"
   printf '  %-34s %6.1f photos/s  cpu %6.2f s  rss %6.1f MB\n' "$label" \
     "$(python3 -c "print($count / $secs)")" "$cpu" "$(python3 -c "print($m / 1024)")" >&2
 }
@@ -167,6 +169,15 @@ for lat in $latencies; do
   # shellcheck disable=SC2086
   measure "photopipe" "$lat" "$www/album/pp" \
     "$pp" --prefix "$base/photos/" $names --to "$base/album/pp/" -s 800x800 -q 85 --quiet
+  # Worker layouts to compare with the default (automatic workers); see
+  # bench/photopipe/layouts.sh, which also sets BENCH_PP_ONLY to skip the peers.
+  for l in ${BENCH_PP_LAYOUTS:-}; do
+    # shellcheck disable=SC2086
+    measure "photopipe -w $l" "$lat" "$www/album/pp-$l" \
+      "$pp" --prefix "$base/photos/" $names --to "$base/album/pp-$l/" -s 800x800 -q 85 --quiet \
+      -w "$l"
+  done
+  [ -n "${BENCH_PP_ONLY:-}" ] && continue
   # shellcheck disable=SC2086
   measure "seed design (Python 3/4/5)" "$lat" "$www/album/py" \
     /usr/bin/python3 "$here/seed_design.py" --base "$base/photos/" --album "$base/album/py/" \

@@ -78,6 +78,23 @@
  * A worker that would run further ahead than the window waits (memory stays
  * bounded).  Outputs of one input stay together, in the order emitted.
  *
+ * Automatic workers.  A stage with `workers = CV_WORKERS_AUTO` starts with
+ * one worker; a controller on the monitor thread measures every stage each
+ * `tune_interval_ns` (busy, starved and blocked time, input queue fill, and
+ * each worker's CPU time and run-queue delay from the kernel) and moves
+ * workers toward the stage whose workers are busiest and whose input is
+ * fullest, parks (stops) workers of stages that wait for input or for room
+ * downstream, never goes below one worker per stage, and never runs more
+ * than `max_workers` worker threads in the whole pipeline.  A stage whose
+ * workers compute may grow while the pipeline's CPU demand stays within
+ * `cpu_budget` CPUs; a stage whose workers mostly sleep in the function
+ * (I/O) counts only for the CPU it uses, so it may run many more workers.
+ * Each change is reported to `tune_cb` with the reason; the statistics show
+ * each stage's current and peak workers.  Explicit counts are never
+ * changed.  worker_init/worker_finish run on every worker thread an
+ * automatic stage starts or stops; the worker index is unique among the
+ * stage's running workers.
+ *
  * Statistics.  Per stage, live (readable from any thread while running) and
  * final: see cv_stage_stats, cv_pipeline_stage_stats(), cv_pipeline_bottleneck(),
  * cv_pipeline_stats_print(), cv_pipeline_stats_json(), and the progress
@@ -92,6 +109,7 @@
 #ifndef CONVEYOR_PIPELINE_H
 #define CONVEYOR_PIPELINE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,6 +141,9 @@ typedef struct cv_stage_ctx cv_stage_ctx;
 #define CV_BATCH_AUTO 0
 #define CV_BATCH_AUTO_MAX 64
 #define CV_BATCH_AUTO_TARGET_NS 20000
+/* cv_stage_options.workers: the pipeline chooses the stage's workers while
+ * it runs (see "Automatic workers" below). */
+#define CV_WORKERS_AUTO UINT_MAX
 /* Stage index reported for errors raised by the source function; errors of
  * the sink carry the stage count as their index. */
 #define CV_SOURCE_INDEX SIZE_MAX
@@ -149,8 +170,12 @@ typedef void (*cv_worker_finish_fn)(void *arg, unsigned worker, void *state);
  * "source", index CV_SOURCE_INDEX); the input closes either way. */
 typedef int (*cv_source_fn)(cv_stage_ctx *ctx, void *arg);
 
-/* Receives each output item, serially, on a thread of its own, in output
- * order.  The sink owns the item (whatever it returns).  A non-zero return
+/* Receives each output item, one call at a time (unless
+ * cv_pipeline_options.sink_concurrent), on the last stage's worker threads:
+ * the workers hand their output straight to the sink instead of through the
+ * output queue.  Each worker's outputs arrive in the order it emitted them,
+ * an ordered last stage's in input order; a worker that finds another in
+ * the sink keeps up to 64 outputs for its next turn instead of waiting.  The sink owns the item (whatever it returns).  A non-zero return
  * counts the item as failed instead of delivered, and is an error under the
  * pipeline's policy (stage name "sink", index = number of stages). */
 typedef int (*cv_sink_fn)(void *item, void *arg);
@@ -208,6 +233,20 @@ typedef struct cv_pipeline_summary {
 typedef void (*cv_progress_fn)(cv_pipeline *p, const cv_pipeline_summary *s,
                                void *arg);
 
+/* One decision of the worker controller, given to cv_pipeline_options'
+ * tune_cb on the monitor thread. */
+typedef struct cv_tune_event {
+  const char *stage;  /* the stage's name */
+  size_t stage_index;
+  unsigned from, to;  /* its worker threads before and after */
+  const char *reason; /* one line: what was measured and the rule applied */
+} cv_tune_event;
+
+/* Reports a change of an automatic stage's workers.  Must not block for
+ * long; may read statistics and cancel, must not wait or destroy. */
+typedef void (*cv_tune_fn)(cv_pipeline *p, const cv_tune_event *e,
+                           void *arg);
+
 /* Pipeline options.  A zeroed struct (or NULL) is valid: skip-and-count
  * errors, no destroy callback, unordered, an output queue of the default
  * capacity read with cv_pipeline_get(), input fed with cv_pipeline_put(). */
@@ -219,17 +258,32 @@ typedef struct cv_pipeline_options {
   cv_destroy_fn item_destroy;  /* drops items (see "Ownership"); optional */
   void *item_destroy_arg;
   bool ordered;                /* every stage behaves as `ordered` */
-  size_t output_capacity;      /* output queue bound; 0 = default, or
-                                  CV_UNBOUNDED; unused with a sink */
+  size_t output_capacity;      /* output queue bound; 0 = sized from the
+                                  last stage, so it is never the bottleneck:
+                                  the larger of its input capacity, 2 x its
+                                  workers x batch, and 64; or CV_UNBOUNDED;
+                                  unused with a sink */
   cv_source_fn source;         /* optional: generates the input (then
                                   cv_pipeline_put() is refused) */
   void *source_arg;
   cv_sink_fn sink;             /* optional: consumes the output (then
                                   cv_pipeline_get() is refused) */
   void *sink_arg;
+  bool sink_concurrent;        /* the sink is thread-safe: several workers
+                                  may call it at once (no output order) */
   cv_progress_fn progress;     /* optional */
   void *progress_arg;
   int64_t progress_interval_ns; /* 0 = one second */
+  /* Automatic workers (stages with CV_WORKERS_AUTO; ignored without). */
+  unsigned max_workers; /* most worker threads of all stages at once;
+                           0 = 8 x online CPUs.  Stages with explicit
+                           counts keep theirs; each stage has at least 1 */
+  unsigned cpu_budget;  /* CPUs that computing workers may keep busy;
+                           0 = the online CPUs */
+  cv_tune_fn tune_cb;   /* optional: told every change and why */
+  void *tune_arg;
+  int64_t tune_interval_ns; /* how often the controller measures and
+                               decides; 0 = 100 ms */
 } cv_pipeline_options;
 
 /* Stage options.  Zero-initialise and set at least `fn`. */
@@ -237,7 +291,13 @@ typedef struct cv_stage_options {
   const char *name;   /* for stats and errors; copied; NULL = "stage<i>" */
   cv_stage_fn fn;     /* required */
   void *arg;          /* read with cv_stage_arg(); passed to the hooks */
-  unsigned workers;   /* worker threads; 0 = 1 */
+  unsigned workers;   /* worker threads; 0 = 1; CV_WORKERS_AUTO: chosen
+                         and changed by the pipeline while it runs */
+  unsigned max_workers; /* CV_WORKERS_AUTO only: the most workers this stage
+                           may run (e.g. the cores, for a stage whose work
+                           runs in a library's own threads, where the
+                           pipeline cannot see its CPU time); 0 = only the
+                           pipeline's max_workers */
   size_t capacity;    /* bound of this stage's input queue; 0 =
                          CV_PIPELINE_DEFAULT_CAPACITY; or CV_UNBOUNDED */
   bool ordered;       /* emit in input order (see "Ordered output") */
@@ -261,7 +321,9 @@ typedef struct cv_stage_options {
 typedef struct cv_stage_stats {
   const char *name;     /* owned by the pipeline; valid until destroy */
   size_t index;
-  unsigned workers;
+  unsigned workers;     /* worker threads now (automatic: may change) */
+  unsigned workers_peak; /* most at once (= workers for explicit counts) */
+  bool workers_auto;    /* the stage's workers are automatic */
   uint64_t in;          /* items that entered this stage's input */
   uint64_t taken;       /* items its workers took from the input */
   uint64_t succeeded;   /* inputs whose function returned CV_OK */

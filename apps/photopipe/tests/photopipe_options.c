@@ -56,6 +56,18 @@ int main(void) {
   CHECK(o.capacity[0] == 1 && o.capacity[1] == 1 && o.capacity[2] == 1);
   CHECK_EQ(parse(&o, 2, (const char *[]){"--resize-workers", "7", "in", "--to", "x", NULL}), 0);
   CHECK(o.workers[1] == 7 && o.capacity[1] == 7 && o.workers[0] == 4);
+  CHECK(o.auto_workers[0] && !o.auto_workers[1] && o.auto_workers[2]);
+
+  /* Automatic workers by default and with -w auto; numbers pin them. */
+  CHECK_EQ(parse(&o, 2, (const char *[]){"in", "--to", "x", NULL}), 0);
+  CHECK(o.auto_workers[0] && o.auto_workers[1] && o.auto_workers[2]);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"-w", "3,4,5", "in", "--to", "x", NULL}), 0);
+  CHECK(!o.auto_workers[0] && !o.auto_workers[1] && !o.auto_workers[2]);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"-w", "3,4,5", "-w", "auto", "in", "--to", "x", NULL}),
+           0);
+  CHECK(o.auto_workers[0] && o.auto_workers[1] && o.auto_workers[2]);
+  CHECK(o.workers[0] == 3 && o.capacity[0] == 6); /* the budget and queues of 3/4/5 */
+  CHECK(parse(&o, 2, (const char *[]){"-w", "automatic", "in", "--to", "x", NULL}) != 0);
 
   /* Values. */
   CHECK_EQ(parse(&o, 2, (const char *[]){"-s", "800x600", "-q", "70", "--max-pixels", "50M",
