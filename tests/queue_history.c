@@ -394,7 +394,8 @@ static void fn_add(stepfn *f, int64_t a, int64_t b) {
 static void fn_seal(stepfn *f, int ties) {
   f->ties = ties;
   tie_order = ties;
-  qsort(f->e, (size_t)f->n, sizeof(ev), ev_cmp);
+  if (f->n > 0) /* a round may give a function no event: f->e is NULL then */
+    qsort(f->e, (size_t)f->n, sizeof(ev), ev_cmp);
   f->prefix = realloc(f->prefix, (size_t)(f->n + 1) * sizeof(long));
   CHECK(f->prefix != NULL);
   f->prefix[0] = 0;
