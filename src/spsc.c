@@ -383,7 +383,7 @@ static long try_get(cv__spsc *s, void **items, size_t max) {
   }
   uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
   uint64_t avail = s->tail_cache - h;
-  if (avail == 0) {
+  if (avail < max) { /* take what is there, not only what the copy knows */
     s->tail_cache = atomic_load_explicit(&s->tail, memory_order_acquire);
     avail = s->tail_cache - h;
     if (avail == 0) {
