@@ -23,11 +23,31 @@
  *
  * Memory is fixed at creation: the slots plus this struct.
  *
- * Blocking.  A side that finds the ring full (empty) spins briefly on the
- * peer's counter (the peer on another core is usually a moment away), gives
- * up its CPU a few times, then sleeps on the event count `not_full`
- * (`not_empty`, see event.h): an idle queue costs no CPU.  Every
- * publication is followed by cv__event_notify, a load when nobody sleeps.
+ * Cache lines.  The producer's fields, the consumer's, the state (read by
+ * every call, written by close only), each event count, and the counters
+ * written on slow paths (waits, task_done) each have a line of their own:
+ * a sleep or a task_done must not evict a line every put or get reads.
+ * That is also why each side keeps its own copy of cap and the slots
+ * pointer.
+ *
+ * Blocking.  A side that finds the ring full (empty) waits for the peer in
+ * three steps: it spins on the peer's counter, then gives up its CPU a few
+ * times, then sleeps on the event count `not_full` (`not_empty`, see
+ * event.h): an idle queue costs no CPU.  Every publication is followed by
+ * cv__event_notify, a load when nobody sleeps.
+ *
+ * How long to spin adapts, as glibc's adaptive mutex does: each side keeps
+ * a moving average of how many pauses its successful spins took (the
+ * peer's recent response time) and spins up to twice that (within
+ * [SPIN_MIN, SPIN_MAX]); a spin that runs out halves the average, since a
+ * peer slower than the budget is better waited for asleep.  And it spins
+ * only when the peer last ran on another CPU: each side notes its CPU
+ * (sched_getcpu, a read of the kernel's rseq area) whenever it is about to
+ * wait, and a peer on this very CPU cannot make progress while this thread
+ * spins, so the wait goes straight to yielding.  That is what keeps a
+ * capacity-1 hand-off fast both when the two threads have a core each and
+ * when they share one (WebKit's ParkingLot and Go's runtime make the same
+ * check: spin only on a multicore machine with the peer running).
  *
  * Close and shutdown.  Any thread may close; only the producer moves tail.
  * A close must therefore learn the final tail without racing a put that
@@ -79,12 +99,12 @@
 
 #define CACHE_LINE 64
 
-/* A side that would block checks the peer's counter SPIN_PAUSES times with a
- * pause in between, then SPIN_YIELDS times after giving up the CPU, and then
- * sleeps.  The pauses cover a peer running on another core (a hand-off there
- * takes well under a microsecond); the yields a peer waiting for this core. */
-#define SPIN_PAUSES 16
-#define SPIN_YIELDS 16
+/* The wait before sleeping (see "Blocking" above): at most SPIN_MAX pauses,
+ * at least SPIN_MIN when the peer runs on another CPU, then SPIN_YIELDS
+ * rounds of giving up the CPU. */
+#define SPIN_MIN 16
+#define SPIN_MAX 256
+#define SPIN_YIELDS 8
 
 #if !defined(NDEBUG) || defined(CV_SPSC_CHECK)
 #define SPSC_CHECK 1
@@ -103,22 +123,32 @@ struct cv__spsc {
   size_t pidx;                  /* slot of position tail */
   _Atomic uint32_t in_put;      /* a put is between its state check and publication */
   _Atomic uint64_t high_water;  /* most items queued at once */
+  _Atomic int pcpu;             /* the producer's CPU when it last waited */
+  uint32_t pspin;               /* the producer's average successful spin */
+  uint64_t pcap;                /* cap and slots, copied onto each side's */
+  void **pslots;                /* line: see "Cache lines" in DESIGN */
 
   /* The consumer's line. */
   alignas(CACHE_LINE) _Atomic uint64_t head; /* items taken or discarded */
   uint64_t tail_cache;          /* a past value of tail */
   size_t cidx;                  /* slot of position head */
   _Atomic uint32_t in_get;      /* a get is between its state check and freeing */
+  _Atomic int ccpu;             /* the consumer's CPU when it last waited */
+  uint32_t cspin;               /* the consumer's average successful spin */
+  uint64_t ccap;
+  void **cslots;
 
   alignas(CACHE_LINE) cv__event not_empty; /* the getter sleeps here */
   alignas(CACHE_LINE) cv__event not_full;  /* the putter sleeps here */
   alignas(CACHE_LINE) cv__event all_done;  /* join sleeps here */
 
-  /* Cold: read-only after creation, or touched on slow paths only. */
+  /* Read by every put and get, written only by close and shutdown. */
+  alignas(CACHE_LINE) _Atomic int state; /* enum sstate, only grows */
+  _Atomic int ended;          /* closed and tail is final */
+
+  /* Cold: written on slow paths (sleeps, task_done, shutdown) only. */
   alignas(CACHE_LINE) uint64_t cap;
   void **slots;
-  _Atomic int state;          /* enum sstate, only grows */
-  _Atomic int ended;          /* closed and tail is final */
   _Atomic uint64_t finished;  /* task_done calls + discarded items */
   _Atomic uint64_t discarded; /* items removed by an immediate shutdown */
   _Atomic uint64_t get_waits;
@@ -181,7 +211,8 @@ int cv__spsc_create(cv__spsc **out, size_t capacity, bool asymmetric) {
     free(s);
     return CV_ENOMEM;
   }
-  s->cap = capacity;
+  s->cap = s->pcap = s->ccap = capacity;
+  s->pslots = s->cslots = s->slots;
   atomic_init(&s->tail, 0);
   s->head_cache = 0;
   s->pidx = 0;
@@ -191,6 +222,9 @@ int cv__spsc_create(cv__spsc **out, size_t capacity, bool asymmetric) {
   s->tail_cache = 0;
   s->cidx = 0;
   atomic_init(&s->in_get, 0);
+  atomic_init(&s->pcpu, -1);
+  atomic_init(&s->ccpu, -2); /* unknown, and unlike pcpu: spin at first */
+  s->pspin = s->cspin = SPIN_MIN;
   atomic_init(&s->state, S_OPEN);
   atomic_init(&s->ended, 0);
   atomic_init(&s->finished, 0);
@@ -246,12 +280,43 @@ static int release(cv__spsc *s, bool held, int rc) {
   return rc;
 }
 
+/* ---- waiting for the peer --------------------------------------------- */
+
+/* Waits without sleeping until ready(s), as "Blocking" in DESIGN says;
+ * false if it did not come.  `mine`/`peer` are the sides' CPUs, `avg` this
+ * side's spin average. */
+static bool spin_wait(cv__spsc *s, bool (*ready)(cv__spsc *), _Atomic int *mine,
+                      _Atomic int *peer, uint32_t *avg) {
+  int me = sched_getcpu();
+  if (atomic_load_explicit(mine, memory_order_relaxed) != me)
+    atomic_store_explicit(mine, me, memory_order_relaxed);
+  if (me < 0 || atomic_load_explicit(peer, memory_order_relaxed) != me) {
+    uint32_t budget = 2 * *avg + SPIN_MIN;
+    if (budget > SPIN_MAX)
+      budget = SPIN_MAX;
+    for (uint32_t i = 0; i < budget; i++) {
+      if (ready(s)) {
+        *avg = (uint32_t)((int32_t)*avg + ((int32_t)i - (int32_t)*avg) / 8);
+        return true;
+      }
+      cpu_relax();
+    }
+    *avg /= 2;
+  }
+  for (int i = 0; i < SPIN_YIELDS; i++) {
+    sched_yield();
+    if (ready(s))
+      return true;
+  }
+  return false;
+}
+
 /* ---- put -------------------------------------------------------------- */
 
 /* Raises the high-water mark after a publication up to `end`; see DESIGN. */
 static void mark(cv__spsc *s, uint64_t end) {
   uint64_t hw = atomic_load_explicit(&s->high_water, memory_order_relaxed);
-  if (hw >= s->cap || end - s->head_cache <= hw)
+  if (hw >= s->pcap || end - s->head_cache <= hw)
     return;
   s->head_cache = atomic_load_explicit(&s->head, memory_order_acquire);
   uint64_t size = end - s->head_cache;
@@ -269,10 +334,10 @@ static long try_put(cv__spsc *s, void *const *items, size_t n) {
     return closed_code(s);
   }
   uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
-  uint64_t room = s->cap - (t - s->head_cache);
+  uint64_t room = s->pcap - (t - s->head_cache);
   if (room < n) {
     s->head_cache = atomic_load_explicit(&s->head, memory_order_acquire);
-    room = s->cap - (t - s->head_cache);
+    room = s->pcap - (t - s->head_cache);
     if (room == 0) {
       atomic_store_explicit(&s->in_put, 0, memory_order_release);
       return 0;
@@ -281,8 +346,8 @@ static long try_put(cv__spsc *s, void *const *items, size_t n) {
   size_t k = n < room ? n : (size_t)room;
   size_t i = s->pidx;
   for (size_t j = 0; j < k; j++) {
-    s->slots[i] = items[j];
-    if (++i == s->cap)
+    s->pslots[i] = items[j];
+    if (++i == s->pcap)
       i = 0;
   }
   s->pidx = i;
@@ -297,7 +362,7 @@ static long try_put(cv__spsc *s, void *const *items, size_t n) {
  * being closed (the put then fails at once). */
 static bool room_now(cv__spsc *s) {
   uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
-  return t - atomic_load_explicit(&s->head, memory_order_acquire) < s->cap ||
+  return t - atomic_load_explicit(&s->head, memory_order_acquire) < s->pcap ||
          atomic_load_explicit(&s->state, memory_order_relaxed) != S_OPEN;
 }
 
@@ -318,14 +383,7 @@ static int put(cv__spsc *s, void *const *items, size_t n, size_t *done,
     }
     if (timeout_ns == 0)
       return CV_EFULL;
-    unsigned spin = 0;
-    while (spin < SPIN_PAUSES + SPIN_YIELDS && !room_now(s)) {
-      if (spin++ < SPIN_PAUSES)
-        cpu_relax();
-      else
-        sched_yield();
-    }
-    if (spin < SPIN_PAUSES + SPIN_YIELDS)
+    if (spin_wait(s, room_now, &s->pcpu, &s->ccpu, &s->pspin))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
@@ -398,8 +456,8 @@ static long try_get(cv__spsc *s, void **items, size_t max) {
   size_t k = max < avail ? max : (size_t)avail;
   size_t i = s->cidx;
   for (size_t j = 0; j < k; j++) {
-    items[j] = s->slots[i];
-    if (++i == s->cap)
+    items[j] = s->cslots[i];
+    if (++i == s->ccap)
       i = 0;
   }
   s->cidx = i;
@@ -430,14 +488,7 @@ static int get(cv__spsc *s, void **items, size_t max, size_t *got,
       break;
     if (timeout_ns == 0)
       return CV_EEMPTY;
-    unsigned spin = 0;
-    while (spin < SPIN_PAUSES + SPIN_YIELDS && !work_now(s)) {
-      if (spin++ < SPIN_PAUSES)
-        cpu_relax();
-      else
-        sched_yield();
-    }
-    if (spin < SPIN_PAUSES + SPIN_YIELDS)
+    if (spin_wait(s, work_now, &s->ccpu, &s->pcpu, &s->cspin))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
