@@ -173,6 +173,19 @@ static int closed_code(cv__spsc *s) {
   return st >= S_SHUTDOWN ? CV_ESHUTDOWN : CV_ECLOSED;
 }
 
+#ifdef CV_SPSC_TEST_HOOKS
+/* Test builds only (tests/queue_spsc_snapshot.c): called between the read
+ * of `finished` and the read of `tail` that unfinished() and stats make. */
+void (*cv__spsc_test_between_reads)(void);
+#define BETWEEN_READS()                                                        \
+  do {                                                                         \
+    if (cv__spsc_test_between_reads)                                           \
+      cv__spsc_test_between_reads();                                           \
+  } while (0)
+#else
+#define BETWEEN_READS() ((void)0)
+#endif
+
 /* ---- the promise, checked in debug builds ----------------------------- */
 
 #if SPSC_CHECK
@@ -530,10 +543,21 @@ int cv__spsc_get(cv__spsc *s, void **items, size_t max, size_t *got,
 
 /* ---- task_done / join ------------------------------------------------- */
 
-/* See DESIGN: finished first, then tail. */
+/* See DESIGN: finished first, then tail, so that the answer is never below
+ * the true count when tail was read.  finished is read again after tail;
+ * while it did not move, the answer is exact at that moment (stats report a
+ * queue that was); under a stream of task_done calls the last reading
+ * stays an upper bound, which is all join needs. */
 static uint64_t unfinished(cv__spsc *s) {
-  uint64_t f = atomic_load_explicit(&s->finished, memory_order_seq_cst);
-  uint64_t t = atomic_load_explicit(&s->tail, memory_order_seq_cst);
+  uint64_t f = atomic_load_explicit(&s->finished, memory_order_seq_cst), t;
+  for (int tries = 0;; tries++) {
+    BETWEEN_READS();
+    t = atomic_load_explicit(&s->tail, memory_order_seq_cst);
+    uint64_t again = atomic_load_explicit(&s->finished, memory_order_seq_cst);
+    if (again == f || tries == 16)
+      break;
+    f = again;
+  }
   return t - f;
 }
 
@@ -687,9 +711,9 @@ bool cv__spsc_is_closed(cv__spsc *s) {
 void cv__spsc_stats(cv__spsc *s, cv_queue_stats *out) {
   pthread_mutex_lock(&s->ctl); /* holds discarded and head together */
   uint64_t x = atomic_load_explicit(&s->discarded, memory_order_seq_cst);
-  uint64_t f = atomic_load_explicit(&s->finished, memory_order_seq_cst);
   uint64_t t, h;
   positions(s, &t, &h);
+  uint64_t left = unfinished(s); /* exact when read, see unfinished() */
   pthread_mutex_unlock(&s->ctl);
   out->puts = t;
   out->gets = h - x; /* discarded items were taken over, not handed out */
@@ -701,5 +725,5 @@ void cv__spsc_stats(cv__spsc *s, cv_queue_stats *out) {
   if (out->high_water < out->size)
     out->high_water = out->size; /* the mark trails a publication in flight */
   out->capacity = (size_t)s->cap;
-  out->unfinished = (size_t)(t - f); /* f read before t: see DESIGN */
+  out->unfinished = (size_t)left;
 }

@@ -41,4 +41,9 @@ void cv__spsc_stats(cv__spsc *s, cv_queue_stats *out);
  * calls on one side abort with a message. */
 extern const bool cv__spsc_checked;
 
+#ifdef CV_SPSC_TEST_HOOKS
+/* Test builds only: called between the two counter reads of unfinished(). */
+extern void (*cv__spsc_test_between_reads)(void);
+#endif
+
 #endif /* CONVEYOR_SPSC_H */
