@@ -66,10 +66,13 @@
  * close and shutdown are serialised by `ctl`.
  *
  * task_done/join.  unfinished = tail - finished, where `finished` counts
- * task_done calls and discarded items together in one counter, and is read
- * before tail.  finished only grows and never passes tail, so the difference
- * read that way is at least the true count at the moment tail was read, and
- * 0 only if the true count was 0 then: join never returns early.  task_done
+ * task_done calls and discarded items together in one counter (a discard
+ * adds no more than takes it to tail: task_done may have run ahead of get),
+ * and is read before tail.  finished only grows and never passes tail, so
+ * the difference read that way is at least the true count at the moment
+ * tail was read, and 0 only if the true count was 0 then: join never
+ * returns early.  finished is read again after tail, and while it did not
+ * move the difference is exact (stats).  task_done
  * advances finished with a CAS after checking n <= tail - finished with the
  * same order of reads, so it accepts only what was valid when it took
  * effect and refuses only what was invalid when tail was read.
@@ -649,7 +652,14 @@ void cv__spsc_discard(cv__spsc *s, cv_destroy_fn destroy, void *arg) {
         &s->head, &h, h + k, memory_order_acq_rel, memory_order_acquire);
     if (mine) {
       atomic_fetch_add_explicit(&s->discarded, k, memory_order_seq_cst);
-      atomic_fetch_add_explicit(&s->finished, k, memory_order_seq_cst);
+      /* Each discarded item counts as done, but finished never passes
+       * tail: task_done may have run ahead of get for some of them (Python
+       * saturates the same way). */
+      uint64_t f = atomic_load_explicit(&s->finished, memory_order_seq_cst), to;
+      do
+        to = t - f < k ? t : f + k;
+      while (!atomic_compare_exchange_weak_explicit(
+          &s->finished, &f, to, memory_order_seq_cst, memory_order_seq_cst));
     }
     pthread_mutex_unlock(&s->ctl);
     if (mine && destroy)

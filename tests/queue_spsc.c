@@ -204,6 +204,19 @@ static void shutdown_contract(void) {
   CHECK_EQ(atomic_load(&destroyed), 3);
   CHECK_OK(cv_queue_destroy(q));
 
+  /* task_done ahead of get, then the item discarded: counted done once. */
+  q = make(4, count_destroy, NULL);
+  CHECK_OK(cv_queue_put(q, IP(1), CV_NOWAIT));
+  CHECK_OK(cv_queue_put(q, IP(2), CV_NOWAIT));
+  CHECK_OK(cv_queue_task_done_n(q, 2));
+  CHECK_OK(cv_queue_shutdown(q, CV_SHUTDOWN_IMMEDIATE));
+  st = qstats(q);
+  CHECK_EQ(st.discarded, 2);
+  CHECK_EQ(st.unfinished, 0);
+  CHECK_OK(cv_queue_join(q, CV_NOWAIT));
+  CHECK_RC(cv_queue_task_done(q), CV_ETASKDONE);
+  CHECK_OK(cv_queue_destroy(q));
+
   atomic_store(&destroyed, 0);
   q = make(8, count_destroy, NULL);
   for (int i = 1; i <= 5; i++)
