@@ -36,18 +36,10 @@
  * event.h): an idle queue costs no CPU.  Every publication is followed by
  * cv__event_notify, a load when nobody sleeps.
  *
- * How long to spin adapts, as glibc's adaptive mutex does: each side keeps
- * a moving average of how many pauses its successful spins took (the
- * peer's recent response time) and spins up to twice that (within
- * [SPIN_MIN, SPIN_MAX]); a spin that runs out halves the average, since a
- * peer slower than the budget is better waited for asleep.  And it spins
- * only when the peer last ran on another CPU: each side notes its CPU
- * (sched_getcpu, a read of the kernel's rseq area) whenever it is about to
- * wait, and a peer on this very CPU cannot make progress while this thread
- * spins, so the wait goes straight to yielding.  That is what keeps a
- * capacity-1 hand-off fast both when the two threads have a core each and
- * when they share one (WebKit's ParkingLot and Go's runtime make the same
- * check: spin only on a multicore machine with the peer running).
+ * How long to spin, and whether to spin at all, adapts to how fast the
+ * peer has recently responded and to whether it runs on another CPU: see
+ * spin.h.  That keeps a capacity-1 hand-off fast both when the two threads
+ * have a core each and when they share one.
  *
  * Close and shutdown.  Any thread may close; only the producer moves tail.
  * A close must therefore learn the final tail without racing a put that
@@ -98,16 +90,10 @@
 
 #include "event.h"
 #include "internal.h"
+#include "spin.h"
 #include "spsc.h"
 
 #define CACHE_LINE 64
-
-/* The wait before sleeping (see "Blocking" above): at most SPIN_MAX pauses,
- * at least SPIN_MIN when the peer runs on another CPU, then SPIN_YIELDS
- * rounds of giving up the CPU. */
-#define SPIN_MIN 16
-#define SPIN_MAX 256
-#define SPIN_YIELDS 8
 
 #if !defined(NDEBUG) || defined(CV_SPSC_CHECK)
 #define SPSC_CHECK 1
@@ -126,8 +112,7 @@ struct cv__spsc {
   size_t pidx;                  /* slot of position tail */
   _Atomic uint32_t in_put;      /* a put is between its state check and publication */
   _Atomic uint64_t high_water;  /* most items queued at once */
-  _Atomic int pcpu;             /* the producer's CPU when it last waited */
-  uint32_t pspin;               /* the producer's average successful spin */
+  cv__spin pspin;               /* the producer's adaptive wait (spin.h) */
   uint64_t pcap;                /* cap and slots, copied onto each side's */
   void **pslots;                /* line: see "Cache lines" in DESIGN */
 
@@ -136,8 +121,7 @@ struct cv__spsc {
   uint64_t tail_cache;          /* a past value of tail */
   size_t cidx;                  /* slot of position head */
   _Atomic uint32_t in_get;      /* a get is between its state check and freeing */
-  _Atomic int ccpu;             /* the consumer's CPU when it last waited */
-  uint32_t cspin;               /* the consumer's average successful spin */
+  cv__spin cspin;               /* the consumer's adaptive wait */
   uint64_t ccap;
   void **cslots;
 
@@ -162,14 +146,6 @@ struct cv__spsc {
   _Atomic uint32_t putters, getters; /* threads inside each family */
 #endif
 };
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
 
 static int closed_code(cv__spsc *s) {
   int st = atomic_load_explicit(&s->state, memory_order_seq_cst);
@@ -238,9 +214,8 @@ int cv__spsc_create(cv__spsc **out, size_t capacity, bool asymmetric) {
   s->tail_cache = 0;
   s->cidx = 0;
   atomic_init(&s->in_get, 0);
-  atomic_init(&s->pcpu, -1);
-  atomic_init(&s->ccpu, -2); /* unknown, and unlike pcpu: spin at first */
-  s->pspin = s->cspin = SPIN_MIN;
+  cv__spin_init(&s->pspin);
+  cv__spin_init(&s->cspin);
   atomic_init(&s->state, S_OPEN);
   atomic_init(&s->ended, 0);
   atomic_init(&s->finished, 0);
@@ -296,37 +271,6 @@ static int release(cv__spsc *s, bool held, int rc) {
   return rc;
 }
 
-/* ---- waiting for the peer --------------------------------------------- */
-
-/* Waits without sleeping until ready(s), as "Blocking" in DESIGN says;
- * false if it did not come.  `mine`/`peer` are the sides' CPUs, `avg` this
- * side's spin average. */
-static bool spin_wait(cv__spsc *s, bool (*ready)(cv__spsc *), _Atomic int *mine,
-                      _Atomic int *peer, uint32_t *avg) {
-  int me = sched_getcpu();
-  if (atomic_load_explicit(mine, memory_order_relaxed) != me)
-    atomic_store_explicit(mine, me, memory_order_relaxed);
-  if (me < 0 || atomic_load_explicit(peer, memory_order_relaxed) != me) {
-    uint32_t budget = 2 * *avg + SPIN_MIN;
-    if (budget > SPIN_MAX)
-      budget = SPIN_MAX;
-    for (uint32_t i = 0; i < budget; i++) {
-      if (ready(s)) {
-        *avg = (uint32_t)((int32_t)*avg + ((int32_t)i - (int32_t)*avg) / 8);
-        return true;
-      }
-      cpu_relax();
-    }
-    *avg /= 2;
-  }
-  for (int i = 0; i < SPIN_YIELDS; i++) {
-    sched_yield();
-    if (ready(s))
-      return true;
-  }
-  return false;
-}
-
 /* ---- put -------------------------------------------------------------- */
 
 /* Raises the high-water mark after a publication up to `end`; see DESIGN. */
@@ -376,7 +320,8 @@ static long try_put(cv__spsc *s, void *const *items, size_t n) {
 
 /* True once a try_put would do something: a slot is free, or the queue is
  * being closed (the put then fails at once). */
-static bool room_now(cv__spsc *s) {
+static bool room_now(void *arg) {
+  cv__spsc *s = arg;
   uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
   return t - atomic_load_explicit(&s->head, memory_order_acquire) < s->pcap ||
          atomic_load_explicit(&s->state, memory_order_relaxed) != S_OPEN;
@@ -399,7 +344,7 @@ static int put(cv__spsc *s, void *const *items, size_t n, size_t *done,
     }
     if (timeout_ns == 0)
       return CV_EFULL;
-    if (spin_wait(s, room_now, &s->pcpu, &s->ccpu, &s->pspin))
+    if (cv__spin_wait(&s->pspin, &s->cspin, room_now, s))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
@@ -486,7 +431,8 @@ static long try_get(cv__spsc *s, void **items, size_t max) {
 /* True once a try_get would do something: an item is there, or the queue
  * has ended (a close waits for a put in flight before it ends the queue, so
  * the state alone would have the getter spin through that wait). */
-static bool work_now(cv__spsc *s) {
+static bool work_now(void *arg) {
+  cv__spsc *s = arg;
   uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
   return atomic_load_explicit(&s->tail, memory_order_acquire) != h ||
          atomic_load_explicit(&s->ended, memory_order_acquire) != 0;
@@ -504,7 +450,7 @@ static int get(cv__spsc *s, void **items, size_t max, size_t *got,
       break;
     if (timeout_ns == 0)
       return CV_EEMPTY;
-    if (spin_wait(s, work_now, &s->ccpu, &s->pcpu, &s->cspin))
+    if (cv__spin_wait(&s->cspin, &s->pspin, work_now, s))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
