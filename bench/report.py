@@ -395,6 +395,9 @@ def svg_chart(agg, meta):
             for a in rows:
                 if a["workload"] != w or a.get("ratio" + suffix) is None:
                     continue
+                # conveyor-spsc's own bars: against its two targets only.
+                if suffix and a["impl"] not in ("limit", "moodycamel-spsc"):
+                    continue
                 rng = a.get("ratio_range" + suffix) or [a["ratio" + suffix]] * 2
                 bars.append((w, "%s / %s" % (ref, a["impl"]), a["ratio" + suffix],
                              rng[0], rng[1], not a["bounded"]))
