@@ -12,8 +12,7 @@
  *     calls and a context switch each way).
  *   - on this CPU: spinning cannot help, since the peer cannot run until
  *     this thread stops; give the CPU up at once.
- * Each side notes, in its `cv__spin`, the CPU it is on whenever it is about
- * to wait (sched_getcpu: a read of the kernel's rseq area with a recent
+ * Each side notes the CPU it is on whenever it is about to wait (sched_getcpu: a read of the kernel's rseq area with a recent
  * glibc), and reads the other side's note.  A note can be stale (the peer
  * moved, or was preempted); the spin budget bounds what a wrong guess
  * costs.
@@ -30,8 +29,12 @@
  * a multicore machine with the peer running, briefly, then park.
  *
  * The fields are shared by the threads of one side and updated with
- * relaxed atomics: a lost update of the average only makes one spin a
- * little longer or shorter.
+ * relaxed atomics, and written only when they change: a lost update of the
+ * average only makes one spin a little longer or shorter.
+ *
+ * On this project's virtual machines a pause instruction takes about 60 ns
+ * (AMD, under a hypervisor that may also exit on long pause loops), so
+ * SPIN_MAX rounds are some 15 us: the most a wait spins before it yields.
  */
 #ifndef CONVEYOR_SPIN_H
 #define CONVEYOR_SPIN_H
@@ -50,15 +53,12 @@
 #define CV__SPIN_MAX 256
 #define CV__SPIN_YIELDS 8
 
-typedef struct cv__spin {
-  _Atomic int cpu;      /* this side's CPU when it last waited; -1 unknown */
-  _Atomic uint32_t avg; /* rounds the recent successful spins took */
-} cv__spin;
-
-static inline void cv__spin_init(cv__spin *s) {
-  atomic_init(&s->cpu, -1);
-  atomic_init(&s->avg, CV__SPIN_MIN);
-}
+/* Each side has two fields, placed by the caller.  `cpu`, the side's CPU
+ * when it last waited (-1: unknown, initially), is read by the other side on
+ * every wait and written only when this side moves: it belongs on a line
+ * that no hot counter shares, or each read would pull the peer's hot line
+ * over once per hand-off.  `avg`, the rounds its recent successful spins
+ * took (initially CV__SPIN_MIN), is this side's alone: its own line. */
 
 static inline void cv__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,27 +70,29 @@ static inline void cv__cpu_relax(void) {
 
 /* Waits without sleeping until ready(arg) is true, as DESIGN says.  Returns
  * false if it did not come: the caller goes to sleep. */
-static inline bool cv__spin_wait(cv__spin *mine, const cv__spin *peer,
-                                 bool (*ready)(void *), void *arg) {
+static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cpu,
+                                 _Atomic uint32_t *avg_p, bool (*ready)(void *),
+                                 void *arg) {
   int me = sched_getcpu();
-  if (atomic_load_explicit(&mine->cpu, memory_order_relaxed) != me)
-    atomic_store_explicit(&mine->cpu, me, memory_order_relaxed);
-  int other = atomic_load_explicit(&peer->cpu, memory_order_relaxed);
+  if (atomic_load_explicit(my_cpu, memory_order_relaxed) != me)
+    atomic_store_explicit(my_cpu, me, memory_order_relaxed);
+  int other = atomic_load_explicit(peer_cpu, memory_order_relaxed);
   if (me < 0 || other < 0 || other != me) {
-    uint32_t avg = atomic_load_explicit(&mine->avg, memory_order_relaxed);
+    uint32_t avg = atomic_load_explicit(avg_p, memory_order_relaxed), next;
     uint32_t budget = 2 * avg + CV__SPIN_MIN;
     if (budget > CV__SPIN_MAX)
       budget = CV__SPIN_MAX;
     for (uint32_t i = 0; i < budget; i++) {
       if (ready(arg)) {
-        int32_t a = (int32_t)avg;
-        atomic_store_explicit(&mine->avg, (uint32_t)(a + ((int32_t)i - a) / 8),
-                              memory_order_relaxed);
+        next = (uint32_t)((int32_t)avg + ((int32_t)i - (int32_t)avg) / 8);
+        if (next != avg)
+          atomic_store_explicit(avg_p, next, memory_order_relaxed);
         return true;
       }
       cv__cpu_relax();
     }
-    atomic_store_explicit(&mine->avg, avg / 2, memory_order_relaxed);
+    if (avg != 0)
+      atomic_store_explicit(avg_p, avg / 2, memory_order_relaxed);
   }
   for (int i = 0; i < CV__SPIN_YIELDS; i++) {
     sched_yield();

@@ -112,7 +112,7 @@ struct cv__spsc {
   size_t pidx;                  /* slot of position tail */
   _Atomic uint32_t in_put;      /* a put is between its state check and publication */
   _Atomic uint64_t high_water;  /* most items queued at once */
-  cv__spin pspin;               /* the producer's adaptive wait (spin.h) */
+  _Atomic uint32_t pspin;       /* the producer's spin average (spin.h) */
   uint64_t pcap;                /* cap and slots, copied onto each side's */
   void **pslots;                /* line: see "Cache lines" in DESIGN */
 
@@ -121,7 +121,7 @@ struct cv__spsc {
   uint64_t tail_cache;          /* a past value of tail */
   size_t cidx;                  /* slot of position head */
   _Atomic uint32_t in_get;      /* a get is between its state check and freeing */
-  cv__spin cspin;               /* the consumer's adaptive wait */
+  _Atomic uint32_t cspin;       /* the consumer's spin average */
   uint64_t ccap;
   void **cslots;
 
@@ -132,6 +132,7 @@ struct cv__spsc {
   /* Read by every put and get, written only by close and shutdown. */
   alignas(CACHE_LINE) _Atomic int state; /* enum sstate, only grows */
   _Atomic int ended;          /* closed and tail is final */
+  _Atomic int pcpu, ccpu;     /* each side's CPU when it last waited (spin.h) */
 
   /* Cold: written on slow paths (sleeps, task_done, shutdown) only. */
   alignas(CACHE_LINE) uint64_t cap;
@@ -214,8 +215,10 @@ int cv__spsc_create(cv__spsc **out, size_t capacity, bool asymmetric) {
   s->tail_cache = 0;
   s->cidx = 0;
   atomic_init(&s->in_get, 0);
-  cv__spin_init(&s->pspin);
-  cv__spin_init(&s->cspin);
+  atomic_init(&s->pspin, CV__SPIN_MIN);
+  atomic_init(&s->cspin, CV__SPIN_MIN);
+  atomic_init(&s->pcpu, -1);
+  atomic_init(&s->ccpu, -1);
   atomic_init(&s->state, S_OPEN);
   atomic_init(&s->ended, 0);
   atomic_init(&s->finished, 0);
@@ -344,7 +347,7 @@ static int put(cv__spsc *s, void *const *items, size_t n, size_t *done,
     }
     if (timeout_ns == 0)
       return CV_EFULL;
-    if (cv__spin_wait(&s->pspin, &s->cspin, room_now, s))
+    if (cv__spin_wait(&s->pcpu, &s->ccpu, &s->pspin, room_now, s))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
@@ -450,7 +453,7 @@ static int get(cv__spsc *s, void **items, size_t max, size_t *got,
       break;
     if (timeout_ns == 0)
       return CV_EEMPTY;
-    if (cv__spin_wait(&s->cspin, &s->pspin, work_now, s))
+    if (cv__spin_wait(&s->ccpu, &s->pcpu, &s->cspin, work_now, s))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
