@@ -12,6 +12,10 @@
  *     calls and a context switch each way).
  *   - on this CPU: spinning cannot help, since the peer cannot run until
  *     this thread stops; give the CPU up at once.
+ *   - asleep (inside its event count's wait, or woken and not yet running):
+ *     it is the scheduler that decides when it responds; do not spin.
+ * On a machine with more runnable threads than CPUs the last case is the
+ * common one, and spinning there only takes CPU from the thread awaited.
  * Each side notes the CPU it is on whenever it is about to wait (sched_getcpu: a read of the kernel's rseq area with a recent
  * glibc), and reads the other side's note.  A note can be stale (the peer
  * moved, or was preempted); the spin budget bounds what a wrong guess
@@ -69,15 +73,20 @@ static inline void cv__cpu_relax(void) {
 }
 
 /* Waits without sleeping until ready(arg) is true, as DESIGN says.  Returns
- * false if it did not come: the caller goes to sleep. */
+ * false if it did not come: the caller goes to sleep.  `peer_asleep` is the
+ * `inside` count of the event count the other side sleeps on: while it is
+ * not 0, a thread of the other side is asleep or not yet back from a sleep,
+ * so spinning would wait for the scheduler, not for the peer. */
 static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cpu,
+                                 _Atomic uint32_t *peer_asleep,
                                  _Atomic uint32_t *avg_p, bool (*ready)(void *),
                                  void *arg) {
   int me = sched_getcpu();
   if (atomic_load_explicit(my_cpu, memory_order_relaxed) != me)
     atomic_store_explicit(my_cpu, me, memory_order_relaxed);
   int other = atomic_load_explicit(peer_cpu, memory_order_relaxed);
-  if (me < 0 || other < 0 || other != me) {
+  bool running = atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
+  if (running && (me < 0 || other < 0 || other != me)) {
     uint32_t avg = atomic_load_explicit(avg_p, memory_order_relaxed), next;
     uint32_t budget = 2 * avg + CV__SPIN_MIN;
     if (budget > CV__SPIN_MAX)

@@ -347,7 +347,8 @@ static int put(cv__spsc *s, void *const *items, size_t n, size_t *done,
     }
     if (timeout_ns == 0)
       return CV_EFULL;
-    if (cv__spin_wait(&s->pcpu, &s->ccpu, &s->pspin, room_now, s))
+    if (cv__spin_wait(&s->pcpu, &s->ccpu, &s->not_empty.inside, &s->pspin,
+                      room_now, s))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
@@ -453,7 +454,8 @@ static int get(cv__spsc *s, void **items, size_t max, size_t *got,
       break;
     if (timeout_ns == 0)
       return CV_EEMPTY;
-    if (cv__spin_wait(&s->ccpu, &s->pcpu, &s->cspin, work_now, s))
+    if (cv__spin_wait(&s->ccpu, &s->pcpu, &s->not_full.inside, &s->cspin,
+                      work_now, s))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
