@@ -1,9 +1,9 @@
 # Convenience wrapper around CMake.  `make demo` runs the main job, `make test`
-# runs every test in three builds; both install missing Debian packages first.
+# runs every test in four builds; both install missing Debian packages first.
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps demo test test-plain test-asan test-tsan bench install clean
+.PHONY: all deps demo test test-plain test-asan test-tsan test-portable bench install clean
 
 all: build/plain/.built
 
@@ -20,9 +20,10 @@ demo: build/plain/.built
 	@scripts/demo.sh build/plain
 
 # Plain build (gcc, plus valgrind memcheck of the unit tests), then
-# AddressSanitizer+UBSan and ThreadSanitizer builds (clang).
-test: test-plain test-asan test-tsan
-	@echo "make test: all three builds passed"
+# AddressSanitizer+UBSan and ThreadSanitizer builds (clang), then the
+# portable build (gcc, CV_LOCKFREE=OFF: C11 + pthreads, no lock-free ring).
+test: test-plain test-asan test-tsan test-portable
+	@echo "make test: all four builds passed"
 
 test-plain: deps
 	scripts/test-build.sh plain
@@ -32,6 +33,9 @@ test-asan: deps
 
 test-tsan: deps
 	scripts/test-build.sh tsan
+
+test-portable: deps
+	scripts/test-build.sh portable
 
 bench:
 	@scripts/deps.sh core app bench

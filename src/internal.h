@@ -15,9 +15,17 @@
 /* Nanoseconds on CLOCK_MONOTONIC, from an arbitrary origin. */
 int64_t cv__now_ns(void);
 
+/* True for the timeouts the API takes: CV_FOREVER, CV_NOWAIT or > 0 ns.
+ * Every public call with a timeout checks it first (CV_EINVAL). */
+static inline bool cv__timeout_ok(int64_t timeout_ns) {
+  return timeout_ns >= 0 || timeout_ns == -1 /* CV_FOREVER */;
+}
+
 /* Converts a relative timeout (CV_FOREVER, CV_NOWAIT or > 0 ns) into an
  * absolute CLOCK_MONOTONIC deadline in ns; CV_FOREVER stays -1.  Computed
- * once per call, so spurious wake-ups never extend the total wait. */
+ * once per call, so spurious wake-ups never extend the total wait.  Any
+ * other negative timeout (the callers refuse them) is a deadline already
+ * past, never "forever". */
 int64_t cv__deadline(int64_t timeout_ns);
 
 /* Initialises a condition variable that waits on CLOCK_MONOTONIC.

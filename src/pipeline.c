@@ -675,6 +675,12 @@ static int set_flags(int fd) {
   return CV_OK;
 }
 
+/* A queue bound the options may name: 0 (the default), CV_UNBOUNDED, or
+ * one a queue can have. */
+static bool capacity_ok(size_t capacity) {
+  return capacity == CV_UNBOUNDED || capacity <= CV_QUEUE_MAX_CAPACITY;
+}
+
 int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   if (!out)
     return CV_EINVAL;
@@ -683,7 +689,7 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   if (opts)
     o = *opts;
   if ((o.on_error != CV_ON_ERROR_SKIP && o.on_error != CV_ON_ERROR_FAIL_FAST) ||
-      o.progress_interval_ns < 0)
+      o.progress_interval_ns < 0 || !capacity_ok(o.output_capacity))
     return CV_EINVAL;
   cv_pipeline *p = calloc(1, sizeof(*p));
   if (!p)
@@ -774,7 +780,7 @@ static void stage_free(cv__stage *st) {
 }
 
 int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
-  if (!p || !opts || !opts->fn)
+  if (!p || !opts || !opts->fn || !capacity_ok(opts->capacity))
     return CV_EINVAL;
   pthread_mutex_lock(&p->mu);
   bool started = p->start_called;
@@ -1046,20 +1052,18 @@ int cv_pipeline_put_many(cv_pipeline *p, void *const *items, size_t n,
                          size_t *nput, int64_t timeout_ns) {
   if (nput)
     *nput = 0;
-  if (!p || (!items && n > 0))
+  if (!p || !items || n == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   if (is_cancelled(p))
     return CV_ECANCELED;
   if (!is_ready(p) || p->source)
     return CV_ESTATE;
-  if (n == 0)
-    return CV_OK;
   cv__transport *t = p->stages[0]->in.t;
   return map_closed(p, t->ops->put_many(t, items, n, nput, timeout_ns));
 }
 
 int cv_pipeline_put(cv_pipeline *p, void *item, int64_t timeout_ns) {
-  if (!p)
+  if (!p || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   if (is_cancelled(p))
     return CV_ECANCELED;
@@ -1085,7 +1089,7 @@ int cv_pipeline_get_many(cv_pipeline *p, void **items, size_t max,
                          size_t *nget, int64_t timeout_ns) {
   if (nget)
     *nget = 0;
-  if (!p || !items || !nget || max == 0)
+  if (!p || !items || !nget || max == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   if (is_cancelled(p))
     return CV_ECANCELED;
@@ -1096,7 +1100,7 @@ int cv_pipeline_get_many(cv_pipeline *p, void **items, size_t max,
 }
 
 int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns) {
-  if (!p || !item)
+  if (!p || !item || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   if (is_cancelled(p))
     return CV_ECANCELED;
@@ -1129,7 +1133,7 @@ static void join_all(cv_pipeline *p) {
 }
 
 int cv_pipeline_wait(cv_pipeline *p, int64_t timeout_ns) {
-  if (!p)
+  if (!p || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   pthread_mutex_lock(&p->mu);
   if (!p->start_called) {

@@ -45,12 +45,15 @@ typedef struct cv__counters {
   _Atomic int wait_kind;      /* what that wait is (WAIT_* in pipeline.c) */
 } cv__counters;
 
-/* Adds to a single-writer counter. */
+/* Adds to a single-writer counter.  Release and acquire (plain moves on
+ * x86) keep a worker's counters in the order it bumped them for a reader:
+ * one that loads `succeeded` before `taken` never sees more items settled
+ * than taken (pipeline_stats.c). */
 #define CV__BUMP(field, n)                                                     \
   atomic_store_explicit(                                                       \
       &(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),    \
-      memory_order_relaxed)
-#define CV__LOAD(field) atomic_load_explicit(&(field), memory_order_relaxed)
+      memory_order_release)
+#define CV__LOAD(field) atomic_load_explicit(&(field), memory_order_acquire)
 
 typedef struct cv__stage cv__stage;
 

@@ -42,12 +42,17 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
   int64_t now = cv__now_ns();
   for (unsigned j = 0; j < st->nworkers; j++) {
     cv__counters *c = &st->workers[j].c;
-    s->taken += CV__LOAD(c->taken);
+    /* What became of the items before how many were taken: a worker counts
+     * an item taken before it counts its outcome, so read in this order
+     * taken - (succeeded + failed + cancelled) is never negative (the
+     * summary's pending).  Read the other way round, an item taken and
+     * settled in between would be counted settled but not taken. */
     s->succeeded += CV__LOAD(c->succeeded);
     s->out += CV__LOAD(c->out);
     s->filtered += CV__LOAD(c->filtered);
     s->failed += CV__LOAD(c->failed);
     r->cancelled_taken += CV__LOAD(c->cancelled);
+    s->taken += CV__LOAD(c->taken);
     /* Busy = lifetime - waits, counting a wait still in progress. */
     int64_t start = CV__LOAD(c->start_ns);
     if (start == 0)
@@ -168,6 +173,7 @@ int cv_pipeline_summary_get(const cv_pipeline *p, cv_pipeline_summary *s) {
                                      memory_order_relaxed);
   s->pending += ts.size;
   if (p->sink) {
+    /* Outcomes before taken, as in raw_fill. */
     uint64_t ok = CV__LOAD(mp->sink_ok), failed = CV__LOAD(mp->sink_failed),
              dropped = CV__LOAD(mp->sink_dropped),
              taken = CV__LOAD(mp->sink_taken);

@@ -6,9 +6,10 @@
  * shape pipelines use, is the lock-free ring of ring.c on Linux, or, when
  * created with the hints of one producer and one consumer, the
  * single-producer single-consumer ring of spsc.c.  Every
- * other queue (LIFO, priority, unbounded, or any queue where futexes are not
- * available) is the mutex implementation below.  This file checks arguments
- * for all of them and dispatches.
+ * other queue (LIFO, priority, unbounded, or any queue in the portable
+ * build, CV_LOCKFREE=OFF, which has no futex and no membarrier) is the mutex
+ * implementation below.  This file checks arguments for all of them and
+ * dispatches.
  *
  * The mutex implementation.  One mutex guards the whole queue; three condition variables, all on
  * CLOCK_MONOTONIC, carry the waits: `not_empty` (getters), `not_full`
@@ -57,10 +58,20 @@
 #include "ring.h"
 #include "spsc.h"
 
-#if defined(__linux__)
-#define CV_HAVE_RING 1
-#else
-#define CV_HAVE_RING 0
+/* CV_HAVE_RING comes from the build: 1 where the ring and its event count
+ * are compiled (Linux, CV_LOCKFREE=ON), 0 for the portable C11 + pthreads
+ * build, where every queue is the mutex implementation and the calls into
+ * ring.c below are compiled out. */
+#ifndef CV_HAVE_RING
+#error "CV_HAVE_RING must be defined by the build (src/CMakeLists.txt)"
+#endif
+
+const int cv__queue_have_ring = CV_HAVE_RING;
+
+#if !CV_HAVE_RING
+/* No spsc.c in this build, so nothing checks the single-producer
+ * single-consumer promise (spsc.h); the hint selects the mutex queue. */
+const bool cv__spsc_checked = false;
 #endif
 
 int cv__queue_force_locked = 0;
@@ -227,6 +238,8 @@ int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
     return CV_EINVAL;
   if (o.order == CV_PRIORITY && !o.compare)
     return CV_EINVAL;
+  if (o.capacity > CV_QUEUE_MAX_CAPACITY)
+    return CV_EINVAL;
 
   cv_queue *q = calloc(1, sizeof(*q));
   if (!q)
@@ -239,8 +252,8 @@ int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
   q->destroy_arg = o.destroy_arg;
   q->state = Q_OPEN;
 
-  if (CV_HAVE_RING && o.order == CV_FIFO && o.capacity > 0 &&
-      !cv__queue_force_locked) {
+#if CV_HAVE_RING
+  if (o.order == CV_FIFO && o.capacity > 0 && !cv__queue_force_locked) {
     bool asym = (flags & CV__QUEUE_ASYMMETRIC) != 0;
     int rc = o.producers == 1 && o.consumers == 1
                  ? cv__spsc_create(&q->spsc, o.capacity, asym)
@@ -252,6 +265,9 @@ int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
     *out = q;
     return CV_OK;
   }
+#else
+  CV__UNUSED(flags);
+#endif
 
   int rc = grow(q, o.capacity ? o.capacity : UNBOUNDED_INITIAL);
   if (rc != CV_OK) {
@@ -285,6 +301,7 @@ fail_mutex:
 int cv_queue_destroy(cv_queue *q) {
   if (!q)
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast) {
     if (cv__ring_busy(q->fast))
       return CV_EBUSY;
@@ -299,6 +316,7 @@ int cv_queue_destroy(cv_queue *q) {
     free(q);
     return CV_OK;
   }
+#endif
   pthread_mutex_lock(&q->mu);
   bool busy = q->get_waiters || q->put_waiters || q->join_waiters;
   pthread_mutex_unlock(&q->mu);
@@ -406,13 +424,15 @@ static int put_locked(cv_queue *q, void *const *items, size_t n, size_t *done,
 }
 
 int cv_queue_put(cv_queue *q, void *item, int64_t timeout_ns) {
-  if (!q)
+  if (!q || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   size_t done;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_put(q->fast, &item, 1, &done, timeout_ns);
   if (q->spsc)
     return cv__spsc_put(q->spsc, &item, 1, &done, timeout_ns);
+#endif
   pthread_mutex_lock(&q->mu);
   int rc = put_locked(q, &item, 1, &done, timeout_ns);
   pthread_mutex_unlock(&q->mu);
@@ -427,21 +447,27 @@ int cv_queue_put_many(cv_queue *q, void *const *items, size_t n, size_t *nput,
                       int64_t timeout_ns) {
   if (nput)
     *nput = 0;
-  if (!q || (!items && n > 0))
+  if (!q || !items || n == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
-  if (n == 0)
-    return CV_OK;
   size_t done;
   int rc;
+#if CV_HAVE_RING
   if (q->fast) {
     rc = cv__ring_put(q->fast, items, n, &done, timeout_ns);
-  } else if (q->spsc) {
-    rc = cv__spsc_put(q->spsc, items, n, &done, timeout_ns);
-  } else {
-    pthread_mutex_lock(&q->mu);
-    rc = put_locked(q, items, n, &done, timeout_ns);
-    pthread_mutex_unlock(&q->mu);
+    if (nput)
+      *nput = done;
+    return rc;
   }
+  if (q->spsc) {
+    rc = cv__spsc_put(q->spsc, items, n, &done, timeout_ns);
+    if (nput)
+      *nput = done;
+    return rc;
+  }
+#endif
+  pthread_mutex_lock(&q->mu);
+  rc = put_locked(q, items, n, &done, timeout_ns);
+  pthread_mutex_unlock(&q->mu);
   if (nput)
     *nput = done;
   return rc;
@@ -502,13 +528,15 @@ static int get_locked(cv_queue *q, void **items, size_t max, size_t *got,
 }
 
 int cv_queue_get(cv_queue *q, void **item, int64_t timeout_ns) {
-  if (!q || !item)
+  if (!q || !item || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
   size_t got;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_get(q->fast, item, 1, &got, timeout_ns);
   if (q->spsc)
     return cv__spsc_get(q->spsc, item, 1, &got, timeout_ns);
+#endif
   pthread_mutex_lock(&q->mu);
   int rc = get_locked(q, item, 1, &got, timeout_ns);
   pthread_mutex_unlock(&q->mu);
@@ -523,12 +551,14 @@ int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
                       int64_t timeout_ns) {
   if (nget)
     *nget = 0;
-  if (!q || !items || !nget || max == 0)
+  if (!q || !items || !nget || max == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_get(q->fast, items, max, nget, timeout_ns);
   if (q->spsc)
     return cv__spsc_get(q->spsc, items, max, nget, timeout_ns);
+#endif
   pthread_mutex_lock(&q->mu);
   int rc = get_locked(q, items, max, nget, timeout_ns);
   pthread_mutex_unlock(&q->mu);
@@ -540,10 +570,12 @@ int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
 int cv_queue_task_done_n(cv_queue *q, size_t n) {
   if (!q)
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_task_done(q->fast, n);
   if (q->spsc)
     return cv__spsc_task_done(q->spsc, n);
+#endif
   pthread_mutex_lock(&q->mu);
   int rc = CV_OK;
   /* Python's rule: an error only when there would be more task_done calls
@@ -562,12 +594,14 @@ int cv_queue_task_done_n(cv_queue *q, size_t n) {
 int cv_queue_task_done(cv_queue *q) { return cv_queue_task_done_n(q, 1); }
 
 int cv_queue_join(cv_queue *q, int64_t timeout_ns) {
-  if (!q)
+  if (!q || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_join(q->fast, timeout_ns);
   if (q->spsc)
     return cv__spsc_join(q->spsc, timeout_ns);
+#endif
   int64_t deadline = cv__deadline(timeout_ns);
   int rc = CV_OK;
   pthread_mutex_lock(&q->mu);
@@ -599,6 +633,7 @@ static void wake_all(cv_queue *q) {
 int cv_queue_close(cv_queue *q) {
   if (!q)
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast) {
     cv__ring_close(q->fast, false);
     return CV_OK;
@@ -607,6 +642,7 @@ int cv_queue_close(cv_queue *q) {
     cv__spsc_close(q->spsc, false);
     return CV_OK;
   }
+#endif
   pthread_mutex_lock(&q->mu);
   if (q->state == Q_OPEN) {
     q->state = Q_CLOSED;
@@ -621,6 +657,7 @@ int cv_queue_close(cv_queue *q) {
 int cv_queue_shutdown(cv_queue *q, cv_shutdown_mode mode) {
   if (!q || (mode != CV_SHUTDOWN_DRAIN && mode != CV_SHUTDOWN_IMMEDIATE))
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast) {
     if (mode == CV_SHUTDOWN_IMMEDIATE)
       cv__ring_discard(q->fast, q->destroy, q->destroy_arg);
@@ -635,6 +672,7 @@ int cv_queue_shutdown(cv_queue *q, cv_shutdown_mode mode) {
       cv__spsc_close(q->spsc, true);
     return CV_OK;
   }
+#endif
   pthread_mutex_lock(&q->mu);
   if (q->state < Q_SHUTDOWN)
     q->state = Q_SHUTDOWN;
@@ -680,30 +718,36 @@ int cv_queue_shutdown(cv_queue *q, cv_shutdown_mode mode) {
 size_t cv_queue_size(const cv_queue *q) {
   if (!q)
     return 0;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_size(q->fast);
   if (q->spsc)
     return cv__spsc_size(q->spsc);
+#endif
   LOCKED_READ(q, q->count, size_t);
 }
 
 bool cv_queue_empty(const cv_queue *q) {
   if (!q)
     return true;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_size(q->fast) == 0;
   if (q->spsc)
     return cv__spsc_size(q->spsc) == 0;
+#endif
   LOCKED_READ(q, q->count == 0, bool);
 }
 
 bool cv_queue_full(const cv_queue *q) {
   if (!q)
     return false;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_size(q->fast) >= q->capacity;
   if (q->spsc)
     return cv__spsc_size(q->spsc) >= q->capacity;
+#endif
   LOCKED_READ(q, q->capacity > 0 && q->count >= q->capacity, bool);
 }
 
@@ -712,16 +756,19 @@ size_t cv_queue_capacity(const cv_queue *q) { return q ? q->capacity : 0; }
 bool cv_queue_is_closed(const cv_queue *q) {
   if (!q)
     return false;
+#if CV_HAVE_RING
   if (q->fast)
     return cv__ring_is_closed(q->fast);
   if (q->spsc)
     return cv__spsc_is_closed(q->spsc);
+#endif
   LOCKED_READ(q, q->state != Q_OPEN, bool);
 }
 
 int cv_queue_stats_get(const cv_queue *q, cv_queue_stats *out) {
   if (!q || !out)
     return CV_EINVAL;
+#if CV_HAVE_RING
   if (q->fast) {
     cv__ring_stats(q->fast, out);
     return CV_OK;
@@ -730,6 +777,7 @@ int cv_queue_stats_get(const cv_queue *q, cv_queue_stats *out) {
     cv__spsc_stats(q->spsc, out);
     return CV_OK;
   }
+#endif
   cv_queue *mq = (cv_queue *)q;
   pthread_mutex_lock(&mq->mu);
   *out = mq->st;

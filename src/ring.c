@@ -46,8 +46,26 @@
  * at once and claims every remaining item for the destroy callback.
  *
  * task_done/join.  Putting costs nothing extra: the number of items put is
- * `enq`, so unfinished = put - done - discarded, with `done` touched only by
- * task_done.  join sleeps on the event count `all_done`.
+ * `enq`, and `finished` counts task_done calls plus the items an immediate
+ * shutdown discarded, so unfinished = put - finished.  Both counters only
+ * grow, and finished <= put at every moment: task_done adds only what it saw
+ * room for in a put count read *after* finished (put can only have grown by
+ * the time its CAS succeeds), and a discard adds at most what is left of the
+ * final put count (an item task_done ran ahead of get for is not counted
+ * twice; Python saturates the same way).  The order of the two reads is what
+ * makes the answers right while other threads run:
+ *   - finished first, then put: put - finished is at least the true count at
+ *     the moment put was read (finished can only have grown), so it is 0
+ *     only when the queue really was all done then.  The other order could
+ *     miss a put and see its task_done, and join would return early.
+ *   - task_done refuses only when even that upper bound has no room, so a
+ *     task_done for an item really taken is never refused; and one counter
+ *     for done and discarded leaves no second read that an immediate
+ *     shutdown could move in between.
+ * join sleeps on the event count `all_done`; the task_done (discard) that
+ * brings the count to 0 wakes it.  A 0 that lasts less than a joiner's
+ * re-check can be missed, as with Python's condition variable: only the
+ * state at the re-check counts.
  *
  * High-water mark.  Computing the size after every put would read `deq`, the
  * consumers' hot cache line.  A stale copy of `deq` gives an upper bound on
@@ -106,8 +124,9 @@ struct cv__ring {
   uint64_t mask; /* cap - 1 when cap is a power of two, else 0 */
   slot *slots;
   _Atomic int state;
-  _Atomic uint64_t done;      /* task_done calls, summed */
+  _Atomic uint64_t finished;  /* task_done calls + items discarded, <= enq */
   _Atomic uint64_t discarded; /* items removed by an immediate shutdown */
+  _Atomic uint32_t discarding; /* discards between their claim and count */
   _Atomic uint64_t get_waits;
   _Atomic uint64_t put_waits;
   _Atomic uint32_t blocked; /* calls between their first sleep and return */
@@ -117,13 +136,20 @@ _Static_assert(sizeof(slot) == 16, "a slot is a sequence and a pointer");
 
 #ifdef CV_RING_TEST_HOOKS
 void (*cv__ring_test_after_claim)(void);
+void (*cv__ring_test_mid_count)(void);
 #define AFTER_CLAIM()                                                          \
   do {                                                                         \
     if (cv__ring_test_after_claim)                                             \
       cv__ring_test_after_claim();                                             \
   } while (0)
+#define MID_COUNT()                                                            \
+  do {                                                                         \
+    if (cv__ring_test_mid_count)                                               \
+      cv__ring_test_mid_count();                                               \
+  } while (0)
 #else
 #define AFTER_CLAIM() ((void)0)
+#define MID_COUNT() ((void)0)
 #endif
 
 static inline void cpu_relax(void) {
@@ -155,7 +181,9 @@ static int closed_code(cv__ring *r) {
 
 int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   cv__event_global_init();
-  if (capacity == 0 || capacity > ((uint64_t)1 << 40) ||
+  /* queue.c refuses capacities above CV_QUEUE_MAX_CAPACITY; the second
+   * test matters only where size_t is 32 bits. */
+  if (capacity == 0 || capacity > CV_QUEUE_MAX_CAPACITY ||
       capacity > SIZE_MAX / sizeof(slot))
     return CV_ENOMEM;
   size_t size = (sizeof(cv__ring) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
@@ -185,8 +213,9 @@ int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   if (cv__event_init(&r->all_done, asymmetric) != CV_OK)
     goto fail_e3;
   atomic_init(&r->state, R_OPEN);
-  atomic_init(&r->done, 0);
+  atomic_init(&r->finished, 0);
   atomic_init(&r->discarded, 0);
+  atomic_init(&r->discarding, 0);
   atomic_init(&r->get_waits, 0);
   atomic_init(&r->put_waits, 0);
   atomic_init(&r->blocked, 0);
@@ -540,22 +569,22 @@ int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
 
 /* ---- task_done / join ------------------------------------------------- */
 
+/* Items put and not yet finished: exact, or above the truth, at the moment
+ * enq is read, and never 0 unless the queue was all done then (see DESIGN). */
 static uint64_t unfinished(cv__ring *r) {
-  uint64_t put = load_enq(r) & ~CLOSED_BIT;
-  uint64_t finished = atomic_load_explicit(&r->done, memory_order_seq_cst) +
-                      atomic_load_explicit(&r->discarded, memory_order_seq_cst);
-  return put > finished ? put - finished : 0;
+  uint64_t f = atomic_load_explicit(&r->finished, memory_order_seq_cst);
+  MID_COUNT();
+  return (load_enq(r) & ~CLOSED_BIT) - f;
 }
 
 int cv__ring_task_done(cv__ring *r, size_t n) {
-  uint64_t d = atomic_load_explicit(&r->done, memory_order_seq_cst);
+  uint64_t f = atomic_load_explicit(&r->finished, memory_order_seq_cst);
   for (;;) {
-    uint64_t put = load_enq(r) & ~CLOSED_BIT;
-    uint64_t x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
-    uint64_t left = put > d + x ? put - d - x : 0;
-    if (n > left)
+    MID_COUNT();
+    uint64_t put = load_enq(r) & ~CLOSED_BIT; /* after f: see DESIGN */
+    if (n > put - f)
       return CV_ETASKDONE;
-    if (atomic_compare_exchange_weak_explicit(&r->done, &d, d + n,
+    if (atomic_compare_exchange_weak_explicit(&r->finished, &f, f + n,
                                               memory_order_seq_cst,
                                               memory_order_seq_cst))
       break;
@@ -563,6 +592,19 @@ int cv__ring_task_done(cv__ring *r, size_t n) {
   if (unfinished(r) == 0)
     cv__event_notify(&r->all_done, 0);
   return CV_OK;
+}
+
+/* An immediate shutdown discarded k items: each counts as done, but the
+ * count never exceeds the items put (task_done may have run ahead of get
+ * for some of them).  enq is final: the CLOSED bit is set. */
+static void finish_discarded(cv__ring *r, uint64_t k) {
+  uint64_t put = load_enq(r) & ~CLOSED_BIT;
+  uint64_t f = atomic_load_explicit(&r->finished, memory_order_seq_cst);
+  uint64_t to;
+  do
+    to = put - f < k ? put : f + k;
+  while (!atomic_compare_exchange_weak_explicit(
+      &r->finished, &f, to, memory_order_seq_cst, memory_order_seq_cst));
 }
 
 int cv__ring_join(cv__ring *r, int64_t timeout_ns) {
@@ -614,15 +656,21 @@ void cv__ring_discard(cv__ring *r, cv_destroy_fn destroy, void *arg) {
   for (;;) {
     void *batch[64];
     uint64_t start;
+    /* `discarding` covers the claim until `discarded` counts it, so that
+     * stats never sees the claimed positions as gets (see cv__ring_stats). */
+    atomic_fetch_add_explicit(&r->discarding, 1, memory_order_seq_cst);
     size_t k = claim_deq(r, 64, &start);
     if (k > 0) {
       consume(r, start, batch, k);
       atomic_fetch_add_explicit(&r->discarded, k, memory_order_seq_cst);
+      atomic_fetch_sub_explicit(&r->discarding, 1, memory_order_seq_cst);
+      finish_discarded(r, k);
       if (destroy)
         for (size_t i = 0; i < k; i++)
           destroy(batch[i], arg);
       continue;
     }
+    atomic_fetch_sub_explicit(&r->discarding, 1, memory_order_seq_cst);
     if (drained(r))
       break;
     sched_yield(); /* a producer is publishing its last claimed item */
@@ -678,13 +726,44 @@ size_t cv__ring_size(cv__ring *r) {
  * still succeed until the bit is set, so only the bit means "puts fail". */
 bool cv__ring_is_closed(cv__ring *r) { return (load_enq(r) & CLOSED_BIT) != 0; }
 
+/* put - finished as it was at one moment: finished read on both sides of
+ * enq, and while it did not move the difference is exact at the moment enq
+ * was read.  Under a stream of task_done calls, the upper bound of
+ * unfinished() (never 0 while an item is unfinished). */
+static uint64_t unfinished_exact(cv__ring *r) {
+  uint64_t f = atomic_load_explicit(&r->finished, memory_order_seq_cst);
+  for (int tries = 0;; tries++) {
+    MID_COUNT();
+    uint64_t put = load_enq(r) & ~CLOSED_BIT;
+    uint64_t again = atomic_load_explicit(&r->finished, memory_order_seq_cst);
+    if (again == f || tries == 16)
+      return put - f; /* f <= put: read before it */
+    f = again;
+  }
+}
+
 void cv__ring_stats(cv__ring *r, cv_queue_stats *out) {
-  /* discarded first: it counts positions an immediate shutdown already
-   * claimed, so it never exceeds a deq read after it (read after, it could,
-   * and gets would wrap around). */
-  uint64_t x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
-  uint64_t e, d;
-  positions(r, &e, &d);
+  /* gets = deq - discarded, and an immediate shutdown moves deq (its claim)
+   * before `discarded` (its count): read in between, the claimed items
+   * would look like gets.  `discarded` is read on both sides of the
+   * positions, and `discarding` (raised before the claim, lowered after the
+   * count) after them: a discard that claimed before deq was read has then
+   * either counted (discarded moved) or not (discarding is not 0).  Read
+   * first, `discarded` never exceeds deq, so gets cannot wrap around.  A
+   * discarder preempted in that window for all 16 tries leaves gets up to
+   * one batch (64) too high in this one snapshot; stats does not wait for
+   * another thread. */
+  uint64_t x, e, d;
+  for (int tries = 0;; tries++) {
+    x = atomic_load_explicit(&r->discarded, memory_order_seq_cst);
+    positions(r, &e, &d);
+    bool stable =
+        atomic_load_explicit(&r->discarding, memory_order_seq_cst) == 0 &&
+        atomic_load_explicit(&r->discarded, memory_order_seq_cst) == x;
+    if (stable || tries == 16)
+      break;
+    sched_yield(); /* a discard is between two instructions */
+  }
   out->puts = e;
   out->gets = d - x; /* discarded items were claimed, not handed out */
   out->get_waits = atomic_load_explicit(&r->get_waits, memory_order_relaxed);
@@ -693,5 +772,5 @@ void cv__ring_stats(cv__ring *r, cv_queue_stats *out) {
   out->size = (size_t)(e - d);
   out->high_water = (size_t)atomic_load_explicit(&r->high_water, memory_order_relaxed);
   out->capacity = (size_t)r->cap;
-  out->unfinished = (size_t)unfinished(r);
+  out->unfinished = (size_t)unfinished_exact(r);
 }

@@ -45,6 +45,12 @@ void cv__ring_stats(cv__ring *r, cv_queue_stats *out);
 int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
                         unsigned flags);
 
+/* 1 when the library was built with the ring (Linux, CV_LOCKFREE=ON), 0 in
+ * the portable build: there every queue is the mutex implementation, and
+ * the functions above are not compiled.  Tests read it to skip what is
+ * about the ring only. */
+extern const int cv__queue_have_ring;
+
 /* Tests set this to 1 before creating queues to exercise the mutex
  * implementation on bounded FIFO queues too. */
 extern int cv__queue_force_locked;
@@ -56,6 +62,10 @@ extern int cv__queue_force_symmetric;
 /* Test builds only (tests/queue_ring_wake.c): called between a claim and the
  * publication (the freeing) of the claimed slots. */
 extern void (*cv__ring_test_after_claim)(void);
+/* Called between the two reads that count unfinished items (in task_done,
+ * join and stats), where another thread's put, task_done or discard could
+ * fall (tests/queue_ring_accounting.c). */
+extern void (*cv__ring_test_mid_count)(void);
 #endif
 
 #endif /* CONVEYOR_RING_H */

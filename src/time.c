@@ -16,9 +16,11 @@ int64_t cv__now_ns(void) {
 }
 
 int64_t cv__deadline(int64_t timeout_ns) {
-  if (timeout_ns < 0)
+  if (timeout_ns == CV_FOREVER)
     return -1;
   int64_t now = cv__now_ns();
+  if (timeout_ns < 0)
+    return now;
   if (timeout_ns > INT64_MAX - now)
     return -1; /* so far away it is forever */
   return now + timeout_ns;

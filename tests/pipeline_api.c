@@ -19,6 +19,16 @@ static void test_args(void) {
            CV_EINVAL);
   CHECK_RC(cv_pipeline_add_stage(p, NULL), CV_EINVAL);
   CHECK_RC(cv_pipeline_add_stage(p, &(cv_stage_options){0}), CV_EINVAL);
+  /* Queue bounds above the queue's maximum (CV_UNBOUNDED aside). */
+  CHECK_RC(cv_pipeline_add_stage(
+               p, &(cv_stage_options){.fn = pass,
+                                      .capacity = CV_QUEUE_MAX_CAPACITY + 1}),
+           CV_EINVAL);
+  cv_pipeline *bad = IP(1);
+  CHECK_RC(cv_pipeline_create(
+               &bad, &(cv_pipeline_options){.output_capacity =
+                                                CV_QUEUE_MAX_CAPACITY + 1}),
+           CV_EINVAL);
   CHECK_RC(cv_pipeline_start(p), CV_EINVAL); /* no stages */
   CHECK_RC(cv_pipeline_start(NULL), CV_EINVAL);
   CHECK_OK(cv_pipeline_add_stage(p, &(cv_stage_options){.fn = pass}));
@@ -51,6 +61,16 @@ static void test_args(void) {
            CV_ESTATE);
   CHECK_RC(cv_pipeline_get(p, NULL, CV_NOWAIT), CV_EINVAL);
   CHECK_RC(cv_pipeline_get_many(p, &item, 0, &n, CV_NOWAIT), CV_EINVAL);
+  CHECK_RC(cv_pipeline_put_many(p, &item, 0, &n, CV_NOWAIT), CV_EINVAL);
+  /* Negative timeouts other than CV_FOREVER are refused, never waited on. */
+  const int64_t neg[] = {-2, CV_MSEC(-1), INT64_MIN};
+  for (size_t i = 0; i < sizeof(neg) / sizeof(neg[0]); i++) {
+    CHECK_RC(cv_pipeline_get(p, &item, neg[i]), CV_EINVAL);
+    CHECK_RC(cv_pipeline_get_many(p, &item, 1, &n, neg[i]), CV_EINVAL);
+    CHECK_RC(cv_pipeline_put(p, IP(1), neg[i]), CV_EINVAL);
+    CHECK_RC(cv_pipeline_put_many(p, &item, 1, &n, neg[i]), CV_EINVAL);
+    CHECK_RC(cv_pipeline_wait(p, neg[i]), CV_EINVAL);
+  }
   CHECK_RC(cv_pipeline_get(p, &item, CV_NOWAIT), CV_EEMPTY);
   /* A timed wait on an open input times out, and not early. */
   int64_t t0 = test_now_ns();

@@ -1,4 +1,5 @@
-/* queue_errors: invalid arguments, the would-block codes, and the error-code
+/* queue_errors: invalid arguments (NULLs, capacities above the maximum,
+ * negative timeouts, zero counts), the would-block codes, and the error-code
  * table behind cv_strerror() and cv_err_name(). */
 #include <limits.h>
 
@@ -15,13 +16,19 @@ static void invalid_arguments(void) {
   cv_queue_options no_compare = {.order = CV_PRIORITY};
   CHECK_RC(cv_queue_create(&q, &no_compare), CV_EINVAL);
   CHECK(q == NULL);
-  /* A capacity no buffer can hold is an allocation failure, not a crash. */
-  cv_queue_options huge = {.capacity = SIZE_MAX};
-  CHECK_RC(cv_queue_create(&q, &huge), CV_ENOMEM);
-  cv_queue_options huge_prio = {.order = CV_PRIORITY, .capacity = SIZE_MAX / 2,
-                                .compare = cmp_intptr};
-  CHECK_RC(cv_queue_create(&q, &huge_prio), CV_ENOMEM);
-  CHECK(q == NULL);
+  /* Capacities above the documented maximum are refused before anything
+   * is allocated, in every order (and under a sanitizer, whose allocator
+   * would abort on the size rather than fail). */
+  size_t too_big[] = {CV_QUEUE_MAX_CAPACITY + 1, SIZE_MAX / 2, SIZE_MAX};
+  for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++) {
+    for (int order = CV_FIFO; order <= CV_PRIORITY; order++) {
+      cv_queue_options huge = {.order = (cv_queue_order)order,
+                               .capacity = too_big[i], .compare = cmp_intptr};
+      q = IP(1);
+      CHECK_RC(cv_queue_create(&q, &huge), CV_EINVAL);
+      CHECK(q == NULL);
+    }
+  }
 
   void *it = NULL, *items[2] = {0};
   size_t n = 99;
@@ -53,9 +60,6 @@ static void invalid_arguments(void) {
   CHECK_RC(cv_queue_get(q, NULL, CV_NOWAIT), CV_EINVAL);
   CHECK_RC(cv_queue_try_get(q, NULL), CV_EINVAL);
   CHECK_RC(cv_queue_put_many(q, NULL, 1, &n, CV_NOWAIT), CV_EINVAL);
-  CHECK_OK(cv_queue_put_many(q, NULL, 0, &n, CV_NOWAIT)); /* nothing to do */
-  CHECK_EQ(n, 0);
-  CHECK_OK(cv_queue_put_many(q, items, 0, NULL, CV_NOWAIT));
   CHECK_RC(cv_queue_get_many(q, NULL, 1, &n, CV_NOWAIT), CV_EINVAL);
   CHECK_RC(cv_queue_get_many(q, items, 0, &n, CV_NOWAIT), CV_EINVAL);
   CHECK_RC(cv_queue_get_many(q, items, 1, NULL, CV_NOWAIT), CV_EINVAL);
@@ -103,6 +107,65 @@ static void would_block_codes(void) {
   CHECK_OK(cv_queue_destroy(q));
 }
 
+/* Every call that takes a timeout refuses negative ones other than
+ * CV_FOREVER at once (before this, -2 meant forever: a get on an empty queue
+ * never returned), and both batch calls refuse a count of 0; nothing
+ * changes.  On every kind of queue. */
+static cv_queue_options kind_opts;
+
+static void bad_timeouts_and_counts_one(void) {
+  cv_queue *q;
+  CHECK_OK(cv_queue_create(&q, &kind_opts));
+  const int64_t bad[] = {-2, -1000, CV_MSEC(-5), INT64_MIN};
+  void *it = IP(9), *items[2] = {IP(1), IP(2)};
+  size_t n = 99;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int64_t t = bad[i];
+    int64_t t0 = test_now_ns();
+    CHECK_RC(cv_queue_get(q, &it, t), CV_EINVAL); /* empty: would wait */
+    CHECK(it == IP(9));
+    CHECK_RC(cv_queue_get_many(q, items, 2, &n, t), CV_EINVAL);
+    CHECK_EQ(n, 0);
+    CHECK_RC(cv_queue_put(q, IP(1), t), CV_EINVAL);
+    n = 99;
+    CHECK_RC(cv_queue_put_many(q, items, 2, &n, t), CV_EINVAL);
+    CHECK_EQ(n, 0);
+    CHECK_RC(cv_queue_join(q, t), CV_EINVAL);
+    CHECK(test_now_ns() - t0 < CV_SEC(5)); /* none of them waited */
+  }
+  n = 99;
+  CHECK_RC(cv_queue_put_many(q, items, 0, &n, CV_NOWAIT), CV_EINVAL);
+  CHECK_EQ(n, 0);
+  CHECK_RC(cv_queue_put_many(q, NULL, 0, NULL, CV_FOREVER), CV_EINVAL);
+  n = 99;
+  CHECK_RC(cv_queue_get_many(q, items, 0, &n, CV_FOREVER), CV_EINVAL);
+  CHECK_EQ(n, 0);
+  cv_queue_stats st = qstats(q);
+  CHECK_EQ(st.puts, 0);
+  CHECK_EQ(st.size, 0);
+  /* The edges that are valid still are. */
+  CHECK_OK(cv_queue_put(q, IP(3), CV_FOREVER));
+  CHECK_RC(cv_queue_join(q, CV_NOWAIT), CV_ETIMEDOUT);
+  CHECK_OK(cv_queue_get(q, &it, 1));
+  CHECK(it == IP(3));
+  CHECK_OK(cv_queue_task_done(q));
+  CHECK_OK(cv_queue_join(q, CV_FOREVER));
+  CHECK_OK(cv_queue_destroy(q));
+}
+
+/* Runs under for_each_impl: the bounded FIFO is the ring or the mutex
+ * queue, and the other kinds follow. */
+static void bad_timeouts_and_counts(void) {
+  kind_opts = (cv_queue_options){.order = CV_FIFO, .capacity = 4};
+  bad_timeouts_and_counts_one();
+  kind_opts = (cv_queue_options){.order = CV_FIFO};
+  bad_timeouts_and_counts_one();
+  kind_opts = (cv_queue_options){.order = CV_LIFO, .capacity = 4};
+  bad_timeouts_and_counts_one();
+  kind_opts = (cv_queue_options){.order = CV_PRIORITY, .compare = cmp_intptr};
+  bad_timeouts_and_counts_one();
+}
+
 static void error_table(void) {
   struct {
     int code;
@@ -141,6 +204,7 @@ static void error_table(void) {
 static void test_main(void) {
   invalid_arguments();
   would_block_codes();
+  bad_timeouts_and_counts();
   error_table();
 }
 

@@ -111,7 +111,8 @@ typedef struct cv_pipeline cv_pipeline;
 typedef struct cv_stage_ctx cv_stage_ctx;
 
 /* A capacity of CV_UNBOUNDED makes a queue without a bound (no
- * back-pressure).  A capacity of 0 means "the default". */
+ * back-pressure).  A capacity of 0 means "the default".  Any other capacity
+ * is at most CV_QUEUE_MAX_CAPACITY. */
 #define CV_UNBOUNDED SIZE_MAX
 #define CV_PIPELINE_DEFAULT_CAPACITY 64
 /* cv_stage_options.batch of 0: each worker sizes its takes from the time the
@@ -279,13 +280,14 @@ typedef struct cv_stage_stats {
 
 /* Creates an empty pipeline.  `opts` may be NULL.  The pipeline copies what
  * it needs from opts.  Returns CV_OK and sets *out, CV_EINVAL (out NULL,
- * unknown policy, negative interval), CV_ENOMEM, CV_ESYS. */
+ * unknown policy, negative interval, output capacity too large), CV_ENOMEM,
+ * CV_ESYS. */
 CV_EXTERN int cv_pipeline_create(cv_pipeline **out,
                                  const cv_pipeline_options *opts);
 
 /* Appends a stage.  Only before cv_pipeline_start().  Returns CV_OK,
- * CV_EINVAL (p, opts or opts->fn NULL), CV_ESTATE (already started),
- * CV_ENOMEM. */
+ * CV_EINVAL (p, opts or opts->fn NULL, capacity too large), CV_ESTATE
+ * (already started), CV_ENOMEM. */
 CV_EXTERN int cv_pipeline_add_stage(cv_pipeline *p,
                                     const cv_stage_options *opts);
 
@@ -306,12 +308,13 @@ CV_EXTERN int cv_pipeline_start(cv_pipeline *p);
  * Returns CV_OK, CV_EFULL (CV_NOWAIT and full), CV_ETIMEDOUT, CV_ECLOSED
  * (input already closed), CV_ECANCELED (cancelled or failed fast, also when
  * woken from a blocked put), CV_ESTATE (not started, or a source is set),
- * CV_EINVAL. */
+ * CV_EINVAL (p NULL, a negative timeout other than CV_FOREVER: as for
+ * every timeout here, see queue.h). */
 CV_EXTERN int cv_pipeline_put(cv_pipeline *p, void *item, int64_t timeout_ns);
 
 /* Feeds n items in order; see cv_queue_put_many().  *nput (may be NULL)
  * receives how many the pipeline took; the rest still belong to the caller.
- * Returns as cv_pipeline_put. */
+ * Returns as cv_pipeline_put; n == 0 is CV_EINVAL, as in the queue. */
 CV_EXTERN int cv_pipeline_put_many(cv_pipeline *p, void *const *items,
                                    size_t n, size_t *nput, int64_t timeout_ns);
 
@@ -330,7 +333,8 @@ CV_EXTERN int cv_pipeline_close_input(cv_pipeline *p);
 CV_EXTERN int cv_pipeline_get(cv_pipeline *p, void **item, int64_t timeout_ns);
 
 /* Waits as cv_pipeline_get for at least one output, then takes up to max
- * that are ready.  *nget receives the count.  Returns as cv_pipeline_get. */
+ * that are ready.  *nget receives the count.  Returns as cv_pipeline_get;
+ * max == 0 is CV_EINVAL. */
 CV_EXTERN int cv_pipeline_get_many(cv_pipeline *p, void **items, size_t max,
                                    size_t *nget, int64_t timeout_ns);
 

@@ -12,8 +12,10 @@
  *
  * Timeouts are relative, in nanoseconds: CV_FOREVER blocks until the call can
  * complete, CV_NOWAIT never blocks, any positive value is a limit measured on
- * CLOCK_MONOTONIC, so wall-clock jumps do not shorten or stretch it.  A
- * blocked thread sleeps on a condition variable: it uses no CPU.
+ * CLOCK_MONOTONIC, so wall-clock jumps do not shorten or stretch it.  Any
+ * other negative value is CV_EINVAL (as Python's ValueError for a negative
+ * timeout): a `deadline - now` that went negative must not become a wait
+ * without end.  A blocked thread sleeps: it uses no CPU.
  *
  * Ownership.  The queue never looks inside an item.  An item put belongs to the
  * queue until a get hands it to the caller.  The queue frees items only in two
@@ -49,6 +51,12 @@ extern "C" {
 #define CV_MSEC(n) ((int64_t)(n) * 1000000)
 #define CV_SEC(n) ((int64_t)(n) * 1000000000)
 
+/* The largest capacity a bounded queue may have (2^30 items, 16 GiB of
+ * slots for a FIFO queue): larger ones are CV_EINVAL, refused before
+ * anything is allocated.  An unbounded queue (capacity 0) has no limit but
+ * memory. */
+#define CV_QUEUE_MAX_CAPACITY ((size_t)1 << 30)
+
 typedef struct cv_queue cv_queue;
 
 typedef enum cv_queue_order {
@@ -67,7 +75,8 @@ typedef void (*cv_destroy_fn)(void *item, void *arg);
 /* Creation options.  A zeroed struct (or NULL) is an unbounded FIFO queue. */
 typedef struct cv_queue_options {
   cv_queue_order order;  /* CV_FIFO, CV_LIFO or CV_PRIORITY */
-  size_t capacity;       /* most items held at once; 0 = unbounded */
+  size_t capacity;       /* most items held at once, at most
+                            CV_QUEUE_MAX_CAPACITY; 0 = unbounded */
   cv_compare_fn compare; /* required for CV_PRIORITY, ignored otherwise */
   void *compare_arg;     /* passed to compare */
   cv_destroy_fn destroy; /* optional: disposes of discarded items */
@@ -115,7 +124,8 @@ typedef struct cv_queue_stats {
 /* Creates a queue.  `opts` may be NULL (unbounded FIFO).  A bounded queue
  * allocates its whole buffer here; an unbounded one grows in amortised steps.
  * Returns CV_OK and sets *out, or CV_EINVAL (out NULL, unknown order,
- * CV_PRIORITY without compare), or CV_ENOMEM. */
+ * CV_PRIORITY without compare, capacity above CV_QUEUE_MAX_CAPACITY), or
+ * CV_ENOMEM. */
 CV_EXTERN int cv_queue_create(cv_queue **out, const cv_queue_options *opts);
 
 /* Frees the queue.  Items still queued go to the destroy callback.
@@ -127,7 +137,8 @@ CV_EXTERN int cv_queue_destroy(cv_queue *q);
  * Returns CV_OK, CV_EFULL (CV_NOWAIT and full), CV_ETIMEDOUT, CV_ECLOSED,
  * CV_ESHUTDOWN (also when woken by close/shutdown while blocked: the item
  * was not queued and still belongs to the caller), CV_ENOMEM (unbounded
- * queue could not grow), CV_EINVAL. */
+ * queue could not grow), CV_EINVAL (q NULL, a negative timeout other than
+ * CV_FOREVER). */
 CV_EXTERN int cv_queue_put(cv_queue *q, void *item, int64_t timeout_ns);
 
 /* Takes one item into *item.  Blocks while the queue is empty, up to
@@ -144,13 +155,17 @@ CV_EXTERN int cv_queue_try_get(cv_queue *q, void **item);
 /* Puts n items in order, blocking for room as needed, up to `timeout_ns` for
  * the whole call.  *nput (may be NULL) receives how many went in: on CV_OK all
  * n did; on any error the first *nput did and the rest still belong to the
- * caller.  Returns as cv_queue_put. n == 0 returns CV_OK at once. */
+ * caller.  Returns as cv_queue_put, and CV_EINVAL for n == 0 or items NULL.
+ * A count of 0 is refused by both batch calls alike: get_many cannot wait
+ * for "at least one" of none, and an error (rather than CV_OK with nothing
+ * done) keeps a loop fed a zero count from spinning without end. */
 CV_EXTERN int cv_queue_put_many(cv_queue *q, void *const *items, size_t n,
                                 size_t *nput, int64_t timeout_ns);
 
 /* Waits (up to `timeout_ns`) for at least one item, then takes as many as are
  * there, up to max, into items[].  *nget receives the count (0 on error).
- * Returns as cv_queue_get. */
+ * Returns as cv_queue_get, and CV_EINVAL for max == 0 or items or nget
+ * NULL (see put_many). */
 CV_EXTERN int cv_queue_get_many(cv_queue *q, void **items, size_t max,
                                 size_t *nget, int64_t timeout_ns);
 
@@ -161,8 +176,10 @@ CV_EXTERN int cv_queue_task_done(cv_queue *q);
 CV_EXTERN int cv_queue_task_done_n(cv_queue *q, size_t n);
 
 /* Blocks until every item ever put has been task_done (or discarded by an
- * immediate shutdown), up to `timeout_ns`.  Returns CV_OK, CV_ETIMEDOUT,
- * CV_EINVAL. */
+ * immediate shutdown), up to `timeout_ns`.  CV_OK means the count of
+ * unfinished items was 0 at one moment during the call.  Returns CV_OK,
+ * CV_ETIMEDOUT, CV_EINVAL (q NULL, a negative timeout other than
+ * CV_FOREVER). */
 CV_EXTERN int cv_queue_join(cv_queue *q, int64_t timeout_ns);
 
 /* Half-closes the queue: puts fail with CV_ECLOSED from now on; getters,
