@@ -73,10 +73,10 @@ static inline void cv__cpu_relax(void) {
 }
 
 /* Waits without sleeping until ready(arg) is true, as DESIGN says.  Returns
- * false if it did not come: the caller goes to sleep.  `peer_asleep` is the
- * `inside` count of the event count the other side sleeps on: while it is
- * not 0, a thread of the other side is asleep or not yet back from a sleep,
- * so spinning would wait for the scheduler, not for the peer. */
+ * false if it did not come: the caller goes to sleep.  `peer_asleep` (NULL:
+ * not known) is the `inside` count of the event count the other side sleeps
+ * on: while it is not 0, the other side is asleep or not yet back from a
+ * sleep, so spinning would wait for the scheduler, not for the peer. */
 static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cpu,
                                  _Atomic uint32_t *peer_asleep,
                                  _Atomic uint32_t *avg_p, bool (*ready)(void *),
@@ -85,7 +85,8 @@ static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cp
   if (atomic_load_explicit(my_cpu, memory_order_relaxed) != me)
     atomic_store_explicit(my_cpu, me, memory_order_relaxed);
   int other = atomic_load_explicit(peer_cpu, memory_order_relaxed);
-  bool running = atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
+  bool running =
+      !peer_asleep || atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
   if (running && (me < 0 || other < 0 || other != me)) {
     uint32_t avg = atomic_load_explicit(avg_p, memory_order_relaxed), next;
     uint32_t budget = 2 * avg + CV__SPIN_MIN;
