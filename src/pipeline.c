@@ -362,7 +362,7 @@ const char *cv_stage_name(const cv_stage_ctx *ctx) {
 /* ---- workers ---------------------------------------------------------- */
 
 /* Runs the function on one item and settles the item's fate. */
-static void process_one(cv_stage_ctx *w, void *item) {
+static int process_one(cv_stage_ctx *w, void *item) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   w->item = item;
@@ -389,6 +389,7 @@ static void process_one(cv_stage_ctx *w, void *item) {
   if (!w->emitted_input)
     destroy_input(st, item);
   w->item = NULL;
+  return rc;
 }
 
 /* Takes up to max items, waiting for one (starved time) if there is none. */
@@ -551,7 +552,9 @@ static void *worker_main(void *arg) {
     atomic_store_explicit(&w->c.start_ns, cv__now_ns(), memory_order_relaxed);
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
-    if (st->ordered)
+    if (p->dist)
+      cv__dist_run(w);
+    else if (st->ordered)
       run_ordered(w, items);
     else
       run_unordered(w, items);
@@ -916,15 +919,19 @@ int cv_pipeline_start(cv_pipeline *p) {
   pthread_mutex_unlock(&p->mu);
 
   /* Transports. */
-  int rc = CV_OK;
+  int rc = p->dist ? cv__dist_open(p) : CV_OK;
   for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
     cv__stage *st = p->stages[i];
-    rc = cv__transport_queue_create(&st->in.t, st->capacity, st->in.destroy,
-                                    st->in.destroy_arg);
+    rc = p->dist ? cv__dist_transport(p, i, &st->in.t)
+                 : cv__transport_queue_create(&st->in.t, st->capacity,
+                                              st->in.destroy,
+                                              st->in.destroy_arg);
   }
   if (rc == CV_OK)
-    rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
-                                    p->output.destroy, p->output.destroy_arg);
+    rc = p->dist ? cv__dist_transport(p, p->nstages, &p->output.t)
+                 : cv__transport_queue_create(&p->output.t, p->output_capacity,
+                                              p->output.destroy,
+                                              p->output.destroy_arg);
   if (rc == CV_OK && p->source) {
     p->source_ctx = calloc(1, sizeof(cv_stage_ctx));
     if (p->source_ctx)
@@ -1192,6 +1199,8 @@ int cv_pipeline_destroy(cv_pipeline *p) {
     stage_free(p->stages[i]);
   if (p->output.t)
     p->output.t->ops->destroy(p->output.t);
+  if (p->dist)
+    cv__dist_free(p);
   free(p->stages);
   if (p->source_ctx) {
     free(p->source_ctx->buf);
@@ -1206,3 +1215,68 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   free(p);
   return CV_OK;
 }
+
+/* ---- for the distributed run (pipeline_dist.c) ------------------------- */
+
+int cv__stage_process(cv_stage_ctx *w, void *item) {
+  return process_one(w, item);
+}
+
+void cv__stage_report_failure(cv_stage_ctx *w, int code, void *item) {
+  CV__BUMP(w->c.failed, 1);
+  report_failure(w->p, w->st->name, w->st->index, code, w, item);
+}
+
+void cv__stage_auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
+  auto_adjust(w, n, ns);
+}
+
+int64_t cv__stage_wait_begin(cv_stage_ctx *w, bool blocked) {
+  return wait_begin(w, blocked ? WAIT_BLOCKED : WAIT_STARVED);
+}
+
+void cv__stage_wait_end(cv_stage_ctx *w, bool blocked, int64_t t0) {
+  wait_end(w, blocked ? WAIT_BLOCKED : WAIT_STARVED, t0);
+}
+
+void cv__pipeline_record_error(cv_pipeline *p, const char *stage, int code,
+                               const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  record_error_locked(p, stage, code, msg);
+  pthread_mutex_unlock(&p->mu);
+}
+
+void cv__pipeline_abort(cv_pipeline *p, int status, const char *stage,
+                        int code, const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  if (code != 0 && msg)
+    record_error_locked(p, stage, code, msg);
+  if (p->status == CV_OK && !p->finished)
+    p->status = status;
+  pthread_mutex_unlock(&p->mu);
+  cancel_internal(p);
+}
+
+bool cv__pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
+                          char *msg, size_t len) {
+  pthread_mutex_lock(&p->mu);
+  bool failed = p->status == CV_EFAILED && p->err_code != 0;
+  if (failed) {
+    *code = p->err_code;
+    *stage = SIZE_MAX;
+    for (size_t i = 0; i < p->nstages; i++)
+      if (p->err_stage == p->stages[i]->name)
+        *stage = i;
+    snprintf(msg, len, "%s", p->err_msg);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return failed;
+}
+
+void cv__pipeline_hold(cv_pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  p->threads_running++;
+  pthread_mutex_unlock(&p->mu);
+}
+
+void cv__pipeline_release(cv_pipeline *p) { thread_exit_ref(p); }

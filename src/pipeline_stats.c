@@ -84,6 +84,17 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
       s->cancelled += ts.discarded;
       s->queue_depth = ts.size;
       s->queue_high_water = ts.high_water;
+      if (ts.remote) {
+        /* The whole run's counts; items in a worker's hands are still in
+         * the stream (queue_depth), so none count as taken-unsettled. */
+        s->taken = ts.taken;
+        s->succeeded = ts.succeeded;
+        s->out = ts.out;
+        s->filtered = ts.filtered;
+        s->failed = ts.failed;
+        s->cancelled = dropped + ts.discarded;
+        r->cancelled_taken = 0;
+      }
     }
   }
 }
