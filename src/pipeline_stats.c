@@ -78,7 +78,7 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
   /* The transport exists from start until destroy; read_state() below
    * makes sure start created it before we look. */
   if (st->in.t) {
-    cv__transport_stats ts;
+    cv__transport_stats ts = {0};
     if (st->in.t->ops->stats(st->in.t, &ts) == CV_OK) {
       s->in += ts.puts;
       s->cancelled += ts.discarded;
