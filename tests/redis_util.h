@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -65,6 +66,8 @@ static inline void rs_launch(rs_server *s) {
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
+    /* Never outlive the test, however it ends. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     const char *argv[24];
@@ -116,8 +119,23 @@ static inline void rs_launch(rs_server *s) {
   exit(1);
 }
 
+/* A failing CHECK exits: the server's directory goes too (the server
+ * itself dies with the test, PR_SET_PDEATHSIG). */
+static rs_server *rs_current;
+static inline void rs_atexit(void) {
+  if (rs_current && rs_current->dir[0]) {
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rs_current->dir);
+    if (system(cmd) != 0) {
+    }
+  }
+}
+
 static inline void rs_start(rs_server *s, const char *password, bool aof) {
   memset(s, 0, sizeof(*s));
+  if (!rs_current)
+    atexit(rs_atexit);
+  rs_current = s;
   snprintf(s->dir, sizeof(s->dir), "/tmp/cv-redis-XXXXXX");
   CHECK(mkdtemp(s->dir) != NULL);
   if (password)
@@ -162,7 +180,8 @@ static inline long long rs_int(const rs_server *s, const char *fmt, ...) {
   redisReply *r = redisvCommand(c, fmt, ap);
   va_end(ap);
   CHECK(r != NULL);
-  long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+  long long v = r->type == REDIS_REPLY_NIL       ? 0
+              : r->type == REDIS_REPLY_INTEGER ? r->integer
                 : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
                                                 : -1;
   freeReplyObject(r);
@@ -204,6 +223,7 @@ static inline pid_t rs_spawn(const char *self, ...) {
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     execv("/proc/self/exe", (char *const *)argv);
     _exit(127);
   }
