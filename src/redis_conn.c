@@ -37,6 +37,7 @@ int cv__rshared_init(cv__rshared *sh, const cv__broker_addr *addr,
   sh->addr = addr;
   sh->timeout_ns = timeout_ns;
   atomic_init(&sh->stopping, false);
+  atomic_init(&sh->lost, false);
   if (pthread_mutex_init(&sh->mu, NULL) != 0)
     return CV_ESYS;
   if (cv__cond_init(&sh->cond) != CV_OK) {
@@ -54,7 +55,7 @@ void cv__rshared_destroy(cv__rshared *sh) {
 void cv__rshared_sleep(cv__rshared *sh, int64_t ns) {
   int64_t deadline = cv__deadline(ns);
   pthread_mutex_lock(&sh->mu);
-  while (!atomic_load(&sh->stopping))
+  while (!atomic_load(&sh->stopping) && !atomic_load(&sh->lost))
     if (cv__cond_wait(&sh->cond, &sh->mu, deadline) == CV_ETIMEDOUT)
       break;
   pthread_mutex_unlock(&sh->mu);
@@ -196,12 +197,18 @@ static int run(cv__rconn *k, redisReply **out, int argc, const char **argv,
     }
     if (atomic_load(&sh->stopping))
       return CV_ECANCELED;
+    if (atomic_load(&sh->lost))
+      return CV_EIO;
     int64_t now = cv__now_ns();
     if (!first)
       first = now;
     if (now - first > sh->timeout_ns) {
       set_err(sh, "lost the connection to redis at %s for over %lld ms: %s",
               sh->addr->where, (long long)(sh->timeout_ns / 1000000), why);
+      atomic_store(&sh->lost, true);
+      pthread_mutex_lock(&sh->mu);
+      pthread_cond_broadcast(&sh->cond);
+      pthread_mutex_unlock(&sh->mu);
       return CV_EIO;
     }
     cv__rshared_sleep(sh, backoff);

@@ -20,6 +20,8 @@ typedef struct cv__rshared {
   int64_t timeout_ns; /* connect timeout, and how long to retry */
   char sha[CV__LUA_COUNT][41]; /* loaded scripts */
   atomic_bool stopping;        /* give up retrying: the process leaves */
+  atomic_bool lost;            /* one caller gave up on the server: the
+                                  others fail at once too */
   pthread_mutex_t mu;          /* guards the registry and err */
   pthread_cond_t cond;         /* sleeps between retries end on stop */
   struct cv__rconn *blockers;  /* connections that make blocking calls */

@@ -98,6 +98,8 @@ static void server_lost(cv__redis *r) {
   pthread_mutex_lock(&r->sh.mu);
   snprintf(msg, sizeof(msg), "%s", r->sh.err);
   pthread_mutex_unlock(&r->sh.mu);
+  /* No cancel script: the server is not there to run it. */
+  atomic_store(&r->cancel_sent, true);
   abort_run(r, true, CV_EIO, SIZE_MAX, msg);
 }
 
