@@ -1188,6 +1188,8 @@ int cv_pipeline_destroy(cv_pipeline *p) {
     cancel_internal(p);
     cv_pipeline_wait(p, CV_FOREVER);
   }
+  if (p->dist)
+    cv__dist_stop(p); /* no callback from the run after this */
   for (size_t i = 0; i < p->nstages; i++) {
     cv__stage *st = p->stages[i];
     if (st->in.t)

@@ -55,6 +55,7 @@ typedef struct cv__dist {
   size_t n;
   cv__redis *r;
   dist_worker **w; /* [stage][worker], NULL for stages not run here */
+  unsigned *nw;    /* workers per stage in this process */
   pthread_t hold;
   bool hold_started;
 } cv__dist;
@@ -122,6 +123,7 @@ static void dist_release(cv__dist *d) {
   free(d->run);
   free(d->codecs);
   free(d->w);
+  free(d->nw);
   free(d);
 }
 
@@ -159,7 +161,8 @@ int cv_pipeline_set_broker(cv_pipeline *p, const cv_broker_options *o) {
   d->run = malloc(rl + 1);
   d->codecs = calloc(d->n + 1, sizeof(cv_codec));
   d->w = calloc(d->n, sizeof(*d->w));
-  if (!run_ok || !d->run || !d->codecs || !d->w) {
+  d->nw = calloc(d->n, sizeof(*d->nw));
+  if (!run_ok || !d->run || !d->codecs || !d->w || !d->nw) {
     dist_release(d);
     return run_ok ? CV_ENOMEM : CV_EINVAL;
   }
@@ -185,6 +188,8 @@ int cv_pipeline_set_broker(cv_pipeline *p, const cv_broker_options *o) {
     st->nworkers = 0;
     atomic_store(&st->live, 0);
   }
+  for (size_t i = 0; i < p->nstages; i++)
+    d->nw[i] = p->stages[i]->nworkers;
   if (!d->coordinator) {
     /* Only the coordinator feeds and reads the run. */
     p->source = NULL;
@@ -369,7 +374,7 @@ void cv__dist_free_run(cv_pipeline *p) {
     for (size_t i = 0; i < d->n; i++) {
       if (!d->w[i])
         continue;
-      for (unsigned k = 0; k < p->stages[i]->nworkers; k++)
+      for (unsigned k = 0; k < d->nw[i]; k++)
         worker_free(&d->w[i][k]);
       free(d->w[i]);
       d->w[i] = NULL;
@@ -380,10 +385,18 @@ void cv__dist_free_run(cv_pipeline *p) {
   }
 }
 
+void cv__dist_stop(cv_pipeline *p) {
+  cv__dist *d = p->dist;
+  if (d->hold_started) {
+    pthread_join(d->hold, NULL);
+    d->hold_started = false;
+  }
+  cv__redis_stop(d->r);
+}
+
 void cv__dist_free(cv_pipeline *p) {
   cv__dist *d = p->dist;
-  if (d->hold_started)
-    pthread_join(d->hold, NULL);
+  cv__dist_stop(p);
   cv__dist_free_run(p);
   dist_release(d);
   p->dist = NULL;

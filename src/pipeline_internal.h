@@ -203,6 +203,7 @@ int cv__dist_open(cv_pipeline *p);
 int cv__dist_transport(cv_pipeline *p, size_t boundary, cv__transport **out);
 void cv__dist_run(cv_stage_ctx *w);
 void cv__dist_free_run(cv_pipeline *p);
+void cv__dist_stop(cv_pipeline *p);
 void cv__dist_free(cv_pipeline *p);
 
 /* pipeline_stats.c */

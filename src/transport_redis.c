@@ -62,6 +62,7 @@ struct cv__redis {
   cv__rconn hb, sub, ctl;
   pthread_t hb_thread, ctl_thread;
   bool hb_started, ctl_started;
+  bool stopped; /* cv__redis_stop ran */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -456,9 +457,10 @@ int cv__redis_open(cv__redis **out, const cv__redis_config *cfg, char *err,
   return CV_OK;
 }
 
-void cv__redis_free(cv__redis *r) {
-  if (!r)
+void cv__redis_stop(cv__redis *r) {
+  if (!r || r->stopped)
     return;
+  r->stopped = true;
   /* Say goodbye while the connections still work: the coordinator removes
    * the run, a worker its heartbeat (so that its items, if any were left,
    * are taken over at once). */
@@ -486,6 +488,12 @@ void cv__redis_free(cv__redis *r) {
     pthread_join(r->ctl_thread, NULL);
   if (r->hb_started)
     pthread_join(r->hb_thread, NULL);
+}
+
+void cv__redis_free(cv__redis *r) {
+  if (!r)
+    return;
+  cv__redis_stop(r);
   cv__rconn_close(&r->sub);
   cv__rconn_close(&r->ctl);
   cv__rconn_close(&r->hb);

@@ -45,8 +45,11 @@ typedef struct cv__redis_config {
 int cv__redis_open(cv__redis **out, const cv__redis_config *cfg, char *err,
                    size_t errlen);
 
-/* Stops the threads; the coordinator deletes the run's keys, a worker its
- * heartbeat. */
+/* Leaves the run: the coordinator deletes the run's keys, a worker its
+ * heartbeat; then stops the heartbeat and control threads (so that no
+ * callback runs any more).  Idempotent. */
+void cv__redis_stop(cv__redis *r);
+/* Stops (if not yet) and frees. */
 void cv__redis_free(cv__redis *r);
 
 /* The transport of boundary j (0..nstages).  Puts (boundary 0) and gets

@@ -252,11 +252,26 @@ static long meta(const char *field) {
   return rs_int(&srv, "HGET cv:{%s}:m %s", run_name, field);
 }
 
+/* A worker process failed: show what it said. */
+static void show_worker(pid_t pid) {
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "cat '%s/worker-output.%ld' >&2", dir, (long)pid);
+  if (system(cmd) != 0)
+    fprintf(stderr, "(no output from worker %ld)\n", (long)pid);
+}
+
+static void check_worker(pid_t pid, long ms, int want) {
+  int rc = rs_wait(pid, ms);
+  if (rc != want)
+    show_worker(pid);
+  CHECK_EQ(rc, want);
+}
+
 static void end_scenario(cv_pipeline *p, pid_t *kids, int nkids) {
   CHECK_OK(cv_pipeline_destroy(p));
   for (int i = 0; i < nkids; i++)
     if (kids[i] > 0)
-      CHECK_EQ(rs_wait(kids[i], 30000), 0);
+      check_worker(kids[i], 30000, 0);
   rs_check_empty(&srv, 3 * LEASE_MS);
 }
 
@@ -310,7 +325,7 @@ static void kill9(void) {
   CHECK(kill((pid_t)holder, SIGKILL) == 0);
   for (int i = 0; i < 2; i++)
     if (kids[i] == holder) {
-      CHECK_EQ(rs_wait(kids[i], 5000), 128 + SIGKILL);
+      check_worker(kids[i], 5000, 128 + SIGKILL);
       kids[i] = 0;
     }
   int64_t t_x = 0;
@@ -435,9 +450,17 @@ static void capacity(void) {
   cv_pipeline *p = coordinator("a"); /* "b" runs elsewhere, later */
   long fed = 0;
   int rc;
-  while ((rc = cv_pipeline_put(p, IP(fed), CV_NOWAIT)) == CV_OK)
-    fed++;
-  CHECK_RC(rc, CV_EFULL);
+  /* Fill until full and settled: stage a's worker moves items on to b
+   * (until b is full too) at its own pace. */
+  for (;;) {
+    long before = fed;
+    while ((rc = cv_pipeline_put(p, IP(fed), CV_NOWAIT)) == CV_OK)
+      fed++;
+    CHECK_RC(rc, CV_EFULL);
+    if (fed == before && fed > 0)
+      break;
+    test_sleep_ms(300);
+  }
   printf("%ld puts before CV_EFULL\n", fed);
   CHECK(fed >= 8 && fed <= 8 + 8 + 2);
   int64_t t0 = test_now_ns();
@@ -533,7 +556,7 @@ static void close_drain(void) {
   pthread_join(th, NULL);
   check_once(seen, n, -1);
   for (int i = 0; i < 2; i++)
-    CHECK_EQ(rs_wait(kids[i], 5000), 0);
+    check_worker(kids[i], 5000, 0);
   double exit_ms = (double)(test_now_ns() - t_last) / 1e6;
   printf("both worker processes exited %.0f ms after the last item\n",
          exit_ms);
@@ -554,7 +577,7 @@ static void cancel(void) {
   test_sleep_ms(300); /* stage b's worker is blocked in its read */
   int64_t t0 = test_now_ns();
   CHECK_OK(cv_pipeline_cancel(p));
-  CHECK_EQ(rs_wait(kid, 10000), 0);
+  check_worker(kid, 10000, 0);
   long woke_ms = read_long("woke");
   double d = (double)woke_ms - (double)(t0 / 1000000);
   printf("remote workers woke %.0f ms after the cancel\n", d);
