@@ -188,12 +188,18 @@ static int run(cv__rconn *k, redisReply **out, int argc, const char **argv,
       redisReply *r = redisCommandArgv(k->c, argc, argv, lens);
       if (extra_ns && k->c->err == 0)
         redisSetTimeout(k->c, tv_of(sh->timeout_ns));
-      if (r) {
+      if (r && r->type == REDIS_REPLY_ERROR &&
+          strncmp(r->str, "LOADING", 7) == 0) {
+        /* A restarted server reading its append-only file: wait. */
+        snprintf(why, sizeof(why), "%.120s", r->str);
+        freeReplyObject(r);
+      } else if (r) {
         *out = r;
         return CV_OK;
+      } else {
+        snprintf(why, sizeof(why), "%s", k->c->errstr);
+        drop(k);
       }
-      snprintf(why, sizeof(why), "%s", k->c->errstr);
-      drop(k);
     }
     if (atomic_load(&sh->stopping))
       return CV_ECANCELED;
@@ -214,6 +220,8 @@ static int run(cv__rconn *k, redisReply **out, int argc, const char **argv,
     cv__rshared_sleep(sh, backoff);
     backoff = backoff * 2 > CV_SEC(1) ? CV_SEC(1) : backoff * 2;
     char err[CV__ERR_MAX];
+    if (k->c)
+      continue; /* still connected: the server was loading */
     if (connect_once(k, err, sizeof(err)) == CV_OK)
       k->reconnected = true;
     else

@@ -599,7 +599,11 @@ static void restart_tick(cv_pipeline *p, long got) {
     done = true;
     rs_kill(&srv, SIGTERM);
     test_sleep_ms(300);
-    rs_launch(&srv);
+    for (int i = 0; i < 20 && srv.pid <= 0; i++) {
+      rs_launch(&srv); /* the port may take a moment to be free again */
+      if (srv.pid <= 0)
+        test_sleep_ms(100);
+    }
     CHECK(srv.pid > 0);
     printf("server restarted after %ld items\n", got);
   }
