@@ -256,6 +256,8 @@ static int col_put_many(cv__transport *t, void *const *items, size_t n,
   (void)timeout_ns;
   collector *c = (collector *)t;
   *nput = 0;
+  if (n == 0)
+    return CV_OK;
   if (c->n + n > c->cap) {
     size_t cap = c->cap ? c->cap : 16;
     while (cap < c->n + n)
