@@ -539,6 +539,10 @@ void cv__dist_run(cv_stage_ctx *w) {
           st->out->destroy(dw->col.items[y], st->out->destroy_arg);
       break;
     }
+    /* Auto batching sizes takes by the function's cost alone: a commit's
+     * round trip is paid once per take, whatever its size. */
+    if (st->batch_auto && n > 0)
+      cv__stage_auto_adjust(w, n, cv__now_ns() - t0);
     size_t nb = 0, lost = 0;
     rc = encode_outputs(w, dw, nf, &nb);
     if (rc == CV_OK) {
@@ -557,7 +561,5 @@ void cv__dist_run(cv_stage_ctx *w) {
       fail_run(w, rc);
       break;
     }
-    if (st->batch_auto && n > 0)
-      cv__stage_auto_adjust(w, n, cv__now_ns() - t0);
   }
 }
