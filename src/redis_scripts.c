@@ -13,8 +13,8 @@
  * process's heartbeat is found from its name.
  *
  * Invariants.  An entry leaves s:i only in a commit that, in the same
- * script, checks that the caller still owns it (its pending-entries record
- * names the caller), writes its outputs to s:i+1, acknowledges and deletes
+ * script, checks that the caller still owns it (it is in the caller's
+ * pending-entries list), writes its outputs to s:i+1, acknowledges and deletes
  * it and returns its slot: so XLEN s:i is exactly "queued + in flight", and
  * slots are conserved: LLEN r:j + sum LLEN h:j:* + XLEN s:j = capacity.
  * Stage j+1 closes when stage j is closed and XLEN s:j = 0, inside the
@@ -217,17 +217,21 @@ static const char lua_commit[] = PRELUDE
     "local j = i + 1\n"
     "local base = 5 + 4 * ni\n"
     "local done, lost, outs, ok, filt, fail = 0, 0, 0, 0, 0, 0\n"
+    "local owned, acks = {}, {}\n"
+    "for _, p in ipairs(redis.call('XPENDING', S(i), 'g', '-', '+',\n"
+    "                              ni + 1000, c)) do\n"
+    "  owned[p[1]] = true\n"
+    "end\n"
     "for x = 0, ni - 1 do\n"
     "  local id, fate = ARGV[5 + 4 * x], ARGV[6 + 4 * x]\n"
     "  local nout, msg = tonumber(ARGV[7 + 4 * x]), ARGV[8 + 4 * x]\n"
-    "  local p = redis.call('XPENDING', S(i), 'g', id, id, 1)\n"
-    "  if p[1] and p[1][2] == c then\n"
+    "  if owned[id] then\n"
+    "    owned[id] = nil\n"
     "    for y = 0, nout - 1 do\n"
     "      redis.call('XADD', S(j), '*', 'd', ARGV[base + y])\n"
     "    end\n"
     "    outs = outs + nout\n"
-    "    redis.call('XACK', S(i), 'g', id)\n"
-    "    redis.call('XDEL', S(i), id)\n"
+    "    acks[#acks + 1] = id\n"
     "    done = done + 1\n"
     "    if fate == 'f' then\n"
     "      fail = fail + 1\n"
@@ -241,6 +245,11 @@ static const char lua_commit[] = PRELUDE
     "    lost = lost + 1\n"
     "  end\n"
     "  base = base + nout\n"
+    "end\n"
+    "for x = 1, #acks, 1000 do\n"
+    "  local part = {unpack(acks, x, math.min(x + 999, #acks))}\n"
+    "  redis.call('XACK', S(i), 'g', unpack(part))\n"
+    "  redis.call('XDEL', S(i), unpack(part))\n"
     "end\n"
     "if hget('cap:' .. j) > 0 then\n"
     "  local held = redis.call('LLEN', H(j, c))\n"
@@ -265,11 +274,11 @@ static const char lua_ackout[] = PRELUDE
     "local n, k = tonumber(ARGV[2]), tonumber(ARGV[4])\n"
     "if redis.call('EXISTS', M) == 0 then return -3 end\n"
     "local done = 0\n"
-    "for x = 1, k do\n"
-    "  local id = ARGV[4 + x]\n"
-    "  if redis.call('XACK', S(n), 'g', id) == 1 then\n"
-    "    redis.call('XDEL', S(n), id); done = done + 1\n"
-    "  end\n"
+    "for x = 1, k, 1000 do\n"
+    "  local part = {unpack(ARGV, 4 + x, 4 + math.min(x + 999, k))}\n"
+    "  local acked = redis.call('XACK', S(n), 'g', unpack(part))\n"
+    "  if acked > 0 then redis.call('XDEL', S(n), unpack(part)) end\n"
+    "  done = done + acked\n"
     "end\n"
     "give_back(n, done)\n"
     "redis.call('HINCRBY', M, 'got', done)\n"
