@@ -209,13 +209,28 @@ static const char lua_take[] = PRELUDE
     "return out\n";
 
 /* The fenced hand-on.  Per input: id, fate ('o' ok, 'f' failed), its
- * output count, and for a failure "code message"; then every output. */
+ * output count, and for a failure "code message"; then every output.  The
+ * outputs' slots come from the caller's held ones, then the free list; if
+ * they do not suffice it takes what there is, does nothing else and
+ * returns -4 (the caller waits for a slot and commits again). */
 static const char lua_commit[] = PRELUDE
     "local i, c, ni = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
     "if redis.call('EXISTS', M) == 0 then return {-3, 0} end\n"
     "if hget('cancel') ~= 0 then return {-2, 0} end\n"
     "local j = i + 1\n"
     "local base = 5 + 4 * ni\n"
+    "if hget('cap:' .. j) > 0 then\n"
+    "  local need = 0\n"
+    "  for x = 0, ni - 1 do need = need + tonumber(ARGV[7 + 4 * x]) end\n"
+    "  local held = redis.call('LLEN', H(j, c))\n"
+    "  local room = redis.call('LLEN', R(j))\n"
+    "  local take = math.min(math.max(need - held, 0), room)\n"
+    "  if take > 0 then redis.call('LPOP', R(j), take); push(H(j, c), take) end\n"
+    "  if held + take < need then\n"
+    "    redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
+    "    return {-4, 0}\n"
+    "  end\n"
+    "end\n"
     "local done, lost, outs, ok, filt, fail = 0, 0, 0, 0, 0, 0\n"
     "local owned, acks = {}, {}\n"
     "for _, p in ipairs(redis.call('XPENDING', S(i), 'g', '-', '+',\n"

@@ -1157,7 +1157,22 @@ static int commit_once(cv__redis_session *s, const cv__redis_fate *f,
                        : -3;
   *lost += done >= 0 ? (size_t)rep->element[1]->integer : 0;
   freeReplyObject(rep);
-  return done < 0 ? CV_ECANCELED : CV_OK;
+  return done == -4 ? CV_EFULL : done < 0 ? CV_ECANCELED : CV_OK;
+}
+
+/* Commits, waiting for slots downstream while there are too few. */
+static int commit_wait(cv__redis_session *s, const cv__redis_fate *f,
+                       size_t n, char *const *outs, const size_t *lens,
+                       size_t nouts, int64_t timeout_ns, size_t *lost) {
+  for (;;) {
+    uint64_t seen = atomic_load(&s->r->gen);
+    int rc = commit_once(s, f, n, outs, lens, nouts, lost);
+    if (rc != CV_EFULL || timeout_ns == CV_NOWAIT)
+      return rc;
+    rc = wait_slot(s->r, &s->k, s->i + 1, s->consumer, seen, -1);
+    if (rc != CV_OK)
+      return rc;
+  }
 }
 
 /* Outputs of one input that do not fit the next stage at all: put in
@@ -1214,14 +1229,8 @@ int cv__redis_commit(cv__redis_session *s, const cv__redis_fate *f, size_t n,
   size_t j = s->i + 1, cap = r->caps[j];
   if (atomic_load(&r->cancelled))
     return CV_ECANCELED;
-  if (cap == 0 || nouts <= cap) {
-    if (cap && nouts) {
-      int rc = hold_slots(s, j, nouts, timeout_ns);
-      if (rc != CV_OK)
-        return rc;
-    }
-    return commit_once(s, f, n, outs, lens, nouts, lost);
-  }
+  if (cap == 0 || nouts <= cap)
+    return commit_wait(s, f, n, outs, lens, nouts, timeout_ns, lost);
   /* More outputs than the next stage can ever hold: input by input. */
   if (timeout_ns == CV_NOWAIT)
     return CV_EFULL;
@@ -1234,12 +1243,11 @@ int cv__redis_commit(cv__redis_session *s, const cv__redis_fate *f, size_t n,
       size_t nout = one.nout;
       one.nout = 0;
       if (rc == CV_OK)
-        rc = commit_once(s, &one, 1, NULL, NULL, 0, lost);
+        rc = commit_wait(s, &one, 1, NULL, NULL, 0, CV_FOREVER, lost);
       off += nout;
     } else {
-      rc = one.nout ? hold_slots(s, j, one.nout, CV_FOREVER) : CV_OK;
-      if (rc == CV_OK)
-        rc = commit_once(s, &one, 1, outs + off, lens + off, one.nout, lost);
+      rc = commit_wait(s, &one, 1, outs + off, lens + off, one.nout,
+                       CV_FOREVER, lost);
       off += one.nout;
     }
     if (rc != CV_OK)
