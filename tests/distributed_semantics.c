@@ -267,6 +267,15 @@ static void check_worker(pid_t pid, long ms, int want) {
   CHECK_EQ(rc, want);
 }
 
+/* Every slot is back in its free list (none held by a dead process, none
+ * lost): LLEN r:j = capacity, with every stream empty. */
+static void check_slots(size_t nboundaries, long cap) {
+  for (size_t j = 0; j < nboundaries; j++) {
+    CHECK_EQ(rs_int(&srv, "XLEN cv:{%s}:s:%d", run_name, (int)j), 0);
+    CHECK_EQ(rs_int(&srv, "LLEN cv:{%s}:r:%d", run_name, (int)j), cap);
+  }
+}
+
 static void end_scenario(cv_pipeline *p, pid_t *kids, int nkids) {
   CHECK_OK(cv_pipeline_destroy(p));
   for (int i = 0; i < nkids; i++)
@@ -337,6 +346,7 @@ static void kill9(void) {
          LEASE_MS);
   CHECK(t_x > t_kill && late <= LEASE_MS + 2000);
   finish(p, CV_OK);
+  check_slots(2, CV_PIPELINE_DEFAULT_CAPACITY); /* input, output */
   end_scenario(p, kids, 2);
   free(seen);
 }
@@ -379,6 +389,7 @@ static void stop(void) {
   CHECK_EQ(drain(p, seen, n, NULL, NULL), 0);
   check_once(seen, n, -1);
   finish(p, CV_OK);
+  check_slots(2, CV_PIPELINE_DEFAULT_CAPACITY); /* input, output */
   end_scenario(p, kids, 2);
   free(seen);
 }
@@ -441,6 +452,7 @@ static void poison(void) {
   printf("dead letter: stage %s: %s (%d deaths, %d processes)\n",
          s.error_stage, s.error_message, npkids - 2, npkids);
   CHECK_EQ(npkids, 2 + 3);
+  check_slots(2, CV_PIPELINE_DEFAULT_CAPACITY); /* input, output */
   end_scenario(p, pkids, npkids);
   free(seen);
 }
