@@ -20,6 +20,8 @@
  *   noserver   no server: start fails naming host:port; a server that goes
  *              away fails the run with a clear error
  *   password   the password never shows in any output
+ *   codec      string items through a codec; an output over max_item_bytes
+ *              fails its input with a message; queue depth is XLEN
  * Every scenario ends with the ids delivered exactly once (or as stated),
  * a balanced summary and no key left on the server. */
 #include <pthread.h>
@@ -93,6 +95,46 @@ static long count_lines(const char *name) {
 
 static bool is(const char *s) { return strcmp(scenario, s) == 0; }
 
+/* ---- the codec scenario: items are strings -------------------------- */
+
+static int str_encode(const void *item, void *arg, void **buf, size_t *len) {
+  (void)arg;
+  *len = strlen(item);
+  *buf = malloc(*len ? *len : 1);
+  if (!*buf)
+    return CV_ENOMEM;
+  memcpy(*buf, item, *len);
+  return CV_OK;
+}
+
+static int str_decode(const void *buf, size_t len, void *arg, void **item) {
+  (void)arg;
+  char *s = malloc(len + 1);
+  if (!s)
+    return CV_ENOMEM;
+  memcpy(s, buf, len);
+  s[len] = '\0';
+  *item = s;
+  return CV_OK;
+}
+
+static void str_free(void *item, void *arg) {
+  (void)arg;
+  free(item);
+}
+
+/* "item-N" becomes "ITEM-N"; "big" becomes 2000 bytes (over the limit). */
+static int shout(cv_stage_ctx *ctx, void *item) {
+  const char *in = item;
+  size_t n = strcmp(in, "big") == 0 ? 2000 : strlen(in);
+  char *out = malloc(n + 1);
+  CHECK(out != NULL);
+  for (size_t i = 0; i < n; i++)
+    out[i] = n == 2000 ? 'x' : (char)(in[i] >= 'a' && in[i] <= 'z' ? in[i] - 32 : in[i]);
+  out[n] = '\0';
+  return cv_emit(ctx, out);
+}
+
 static int work(cv_stage_ctx *ctx, void *item) {
   long id = (long)PI(item);
   if (id == X && is("kill9") && claim_file("holder"))
@@ -120,6 +162,14 @@ static int work(cv_stage_ctx *ctx, void *item) {
 /* The scenario's pipeline, the same in every process. */
 static cv_pipeline *build(void) {
   cv_pipeline *p;
+  if (is("codec")) {
+    CHECK_OK(cv_pipeline_create(
+        &p, &(cv_pipeline_options){.name = scenario, .item_destroy = str_free,
+                                   .output_capacity = 256}));
+    CHECK_OK(cv_pipeline_add_stage(
+        p, &(cv_stage_options){.name = "a", .fn = shout, .capacity = 128}));
+    return p;
+  }
   CHECK_OK(cv_pipeline_create(&p, &(cv_pipeline_options){.name = scenario}));
   bool two = is("capacity") || is("close") || is("cancel");
   size_t cap = is("capacity") ? 8 : 0;
@@ -144,7 +194,12 @@ static cv_broker_options broker(const char *url, const char *run, bool coord,
                              .stages = stages,
                              .lease_ns = CV_MSEC(LEASE_MS),
                              .timeout_ns = CV_SEC(10),
-                             .max_deliveries = 3};
+                             .max_deliveries = 3,
+                             .codec = is("codec")
+                                          ? (cv_codec){str_encode, str_decode,
+                                                       NULL}
+                                          : (cv_codec){0},
+                             .max_item_bytes = is("codec") ? 1024 : 0};
 }
 
 /* ---- worker processes ---------------------------------------------------- */
@@ -725,6 +780,50 @@ static void password(void) {
   free(seen);
 }
 
+static void codec(void) {
+  long n = 100;
+  cv_pipeline *p = coordinator("");
+  char buf[32];
+  for (long i = 0; i < n; i++) {
+    snprintf(buf, sizeof(buf), "item-%ld", i);
+    CHECK_OK(cv_pipeline_put(p, strdup(buf), CV_FOREVER));
+  }
+  CHECK_OK(cv_pipeline_put(p, strdup("big"), CV_FOREVER));
+  /* No worker yet: everything is queued, and the depth is the stream's. */
+  cv_stage_stats st;
+  CHECK_OK(cv_pipeline_stage_stats(p, 0, &st));
+  CHECK_EQ(st.queue_depth, n + 1);
+  CHECK_EQ(rs_int(&srv, "XLEN cv:{%s}:s:0", run_name), n + 1);
+  CHECK_EQ(st.in, n + 1);
+  CHECK_OK(cv_pipeline_close_input(p));
+  pid_t kids[2] = {spawn_worker(), spawn_worker()};
+  unsigned char *seen = calloc((size_t)n, 1);
+  long got = 0;
+  for (;;) {
+    void *it;
+    int rc = cv_pipeline_get(p, &it, CV_FOREVER);
+    if (rc == CV_ECLOSED)
+      break;
+    CHECK_OK(rc);
+    long id = -1;
+    CHECK(sscanf(it, "ITEM-%ld", &id) == 1 && id >= 0 && id < n);
+    seen[id]++;
+    got++;
+    free(it);
+  }
+  CHECK_EQ(got, n);
+  check_once(seen, n, -1);
+  finish(p, CV_OK);
+  cv_pipeline_summary s;
+  CHECK_OK(cv_pipeline_summary_get(p, &s));
+  CHECK_EQ(s.failed, 1);
+  CHECK_EQ(s.delivered, n);
+  printf("oversized output: %s\n", s.error_message);
+  CHECK(s.error_message && strstr(s.error_message, "max_item_bytes"));
+  end_scenario(p, kids, 2);
+  free(seen);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "worker") == 0) {
     scenario = argv[2];
@@ -768,6 +867,8 @@ int main(int argc, char **argv) {
     noserver();
   else if (is("password"))
     password();
+  else if (is("codec"))
+    codec();
   else
     CHECK(!"unknown scenario");
   rs_stop(&srv);
