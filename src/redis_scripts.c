@@ -8,7 +8,9 @@
  * slots of boundary j, one list element per slot; P.."h:"..j..":"..c the
  * slots consumer c took and has not used yet; P.."c" the set of "j|c" that
  * ever held slots; P.."hb:"..proc a process's heartbeat (expires after the
- * lease); P.."dlq" the dead letters; channel P.."ctl" wake-ups ("w") and
+ * lease); P.."dlq" the dead letters; P.."over" set for a lease when the
+ * coordinator removed the run, so that a worker arriving just then leaves
+ * instead of waiting for the run to begin; channel P.."ctl" wake-ups ("w") and
  * cancellation ("c").  A consumer is named proc.stage.worker, so its
  * process's heartbeat is found from its name.
  *
@@ -146,7 +148,9 @@ static const char lua_tokens[] = PRELUDE
 static const char lua_take[] = PRELUDE
     "local i, c, k = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
     "local maxd = tonumber(ARGV[5])\n"
-    "if redis.call('EXISTS', M) == 0 then return {'G'} end\n"
+    "if redis.call('EXISTS', M) == 0 then\n"
+    "  return {redis.call('EXISTS', P .. 'over') == 1 and 'O' or 'G'}\n"
+    "end\n"
     "if hget('cancel') ~= 0 then return {'C'} end\n"
     "local out = {'E'}\n"
     "local function add(e)\n"
@@ -331,6 +335,7 @@ static const char lua_cleanup[] = PRELUDE
     "end\n"
     "for j = 0, n do redis.call('DEL', S(j), R(j)) end\n"
     "redis.call('DEL', P .. 'c', P .. 'dlq', M)\n"
+    "redis.call('SET', P .. 'over', 1, 'PX', ARGV[2])\n"
     "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
     "return 1\n";
 

@@ -14,7 +14,7 @@ enum {
   CV__LUA_ACKOUT,  /* P n consumer k ids... (coordinator read the output) */
   CV__LUA_STATE,   /* P -> {exists, meta..., xlens...} */
   CV__LUA_CANCEL,  /* P kind code stage msg */
-  CV__LUA_CLEANUP, /* P: delete the run's keys */
+  CV__LUA_CLEANUP, /* P lease_ms: delete the run's keys, leave "over" */
   CV__LUA_COUNT
 };
 

@@ -466,10 +466,13 @@ void cv__redis_stop(cv__redis *r) {
    * are taken over at once). */
   if (r->misc.c) {
     redisReply *rep = NULL;
-    const char *argv[] = {r->prefix};
     pthread_mutex_lock(&r->misc_mu);
+    char ms[24];
+    const char *cargv[] = {r->prefix,
+                           fmt_u(ms, sizeof(ms),
+                                 (uint64_t)(r->cfg.lease_ns / 1000000) + 1)};
     if (r->cfg.coordinator)
-      cv__rconn_eval(&r->misc, CV__LUA_CLEANUP, &rep, 1, argv, NULL);
+      cv__rconn_eval(&r->misc, CV__LUA_CLEANUP, &rep, 2, cargv, NULL);
     freeReplyObject(rep);
     rep = NULL;
     const char *del[] = {"DEL", r->hbkey};
@@ -652,6 +655,9 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
       rc = CV_ESHUTDOWN;
       break;
     }
+    /* The run owns these now, as bytes: the items themselves go. */
+    for (long long y = 0; t->drop && y < got; y++)
+      t->drop(items[done + (size_t)y], t->drop_arg);
     done += (size_t)got;
     if (done == nenc)
       break;
@@ -1040,6 +1046,8 @@ int cv__redis_take(cv__redis_session *s, size_t max, cv__redis_entry *e,
     freeReplyObject(rep);
     if (tag == 'C')
       return CV_ECANCELED;
+    if (tag == 'O')
+      return CV_ECLOSED; /* the run just ended */
     if (tag == 'G') {
       if (s->seen_run)
         return CV_ECLOSED;

@@ -210,6 +210,7 @@ static int worker_main(const char *url, const char *run) {
   cv_broker_options bo = broker(url, run, false, stages);
   CHECK_OK(cv_pipeline_set_broker(p, &bo));
   CHECK_OK(cv_pipeline_start(p));
+  append_file("started", (long)getpid());
   int rc = cv_pipeline_wait(p, CV_FOREVER);
   append_file("woke", (long)(test_now_ns() / 1000000));
   char name[32];
@@ -795,8 +796,13 @@ static void codec(void) {
   CHECK_EQ(st.queue_depth, n + 1);
   CHECK_EQ(rs_int(&srv, "XLEN cv:{%s}:s:0", run_name), n + 1);
   CHECK_EQ(st.in, n + 1);
-  CHECK_OK(cv_pipeline_close_input(p));
   pid_t kids[2] = {spawn_worker(), spawn_worker()};
+  /* Both join before the run can end (a worker that comes after the run
+   * was removed waits for the next one of that name). */
+  for (int i = 0; i < 3000 && count_lines("started") < 2; i++)
+    test_sleep_ms(10);
+  CHECK_EQ(count_lines("started"), 2);
+  CHECK_OK(cv_pipeline_close_input(p));
   unsigned char *seen = calloc((size_t)n, 1);
   long got = 0;
   for (;;) {
