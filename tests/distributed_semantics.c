@@ -614,7 +614,7 @@ static void close_drain(void) {
    * coordinator's and the heartbeats' commands count against them too. */
   double per = (double)monitored_commands(2 * LEASE_MS) / (6 * 2);
   printf("idle: %.1f commands per worker thread per lease\n", per);
-  CHECK(per <= 6);
+  CHECK(per <= 8); /* about 5 by design; busy polling would be hundreds */
   unsigned char *seen = calloc((size_t)n, 1);
   pthread_t th;
   feeder f = {p, 0, n, false};
