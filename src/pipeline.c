@@ -327,6 +327,17 @@ static int sink_deliver(cv_stage_ctx *w, void **items, size_t n, bool force) {
   return rc;
 }
 
+/* A distributed run's outputs come from workers anywhere, through the output
+ * transport: the coordinator reads them into the sink on one thread. */
+void cv__pipeline_sink_drain(cv_pipeline *p) {
+  cv__transport *t = p->output.t;
+  void *items[SINK_BATCH];
+  size_t n = 0;
+  while (!is_cancelled(p) &&
+         t->ops->get_many(t, items, SINK_BATCH, &n, CV_FOREVER) == CV_OK)
+    sink_call(p, items, n);
+}
+
 /* Hands a worker's sink backlog over, waiting for its turn. */
 static void sink_flush(cv_stage_ctx *w) {
   if (w->sink_n > 0)
@@ -443,7 +454,7 @@ const char *cv_stage_name(const cv_stage_ctx *ctx) {
 /* ---- workers ---------------------------------------------------------- */
 
 /* Runs the function on one item and settles the item's fate. */
-static void process_one(cv_stage_ctx *w, void *item) {
+static int process_one(cv_stage_ctx *w, void *item) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   w->item = item;
@@ -470,6 +481,7 @@ static void process_one(cv_stage_ctx *w, void *item) {
   if (!w->emitted_input)
     destroy_input(st, item);
   w->item = NULL;
+  return rc;
 }
 
 /* Takes up to max items, waiting for one (starved time) if there is none. */
@@ -649,7 +661,9 @@ static void *worker_main(void *arg) {
     atomic_store_explicit(&w->c.start_ns, start, memory_order_relaxed);
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
-    if (st->ordered)
+    if (p->dist)
+      cv__dist_run(w);
+    else if (st->ordered)
       run_ordered(w, items);
     else
       run_unordered(w, items);
@@ -921,7 +935,7 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   pthread_mutex_lock(&p->mu);
   bool started = p->start_called;
   pthread_mutex_unlock(&p->mu);
-  if (started)
+  if (started || p->dist) /* a broker is set for the stages it saw */
     return CV_ESTATE;
   if (p->nstages == p->stages_cap) {
     size_t cap = p->stages_cap ? 2 * p->stages_cap : 4;
@@ -1016,9 +1030,11 @@ fail:
 /* The default output queue: never the bottleneck.  It holds at least what
  * the last stage can hold (its input queue) and twice what its workers can
  * hand on at once, so that they never wait for a reader that takes items in
- * blocks; with a sink nothing enters it (the workers call the sink). */
+ * blocks; with a sink nothing enters it (the workers call the sink), unless
+ * the stages run elsewhere (a distributed run's output, read into the sink
+ * by cv__pipeline_sink_drain). */
 static size_t output_capacity_for(const cv_pipeline *p) {
-  if (p->sink)
+  if (p->sink && !p->dist)
     return 1;
   const cv__stage *last = p->stages[p->nstages - 1];
   size_t cap = CV_PIPELINE_DEFAULT_CAPACITY;
@@ -1085,17 +1101,21 @@ int cv_pipeline_start(cv_pipeline *p) {
   pthread_mutex_unlock(&p->mu);
 
   /* Transports. */
-  int rc = CV_OK;
+  int rc = p->dist ? cv__dist_open(p) : CV_OK;
   for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
     cv__stage *st = p->stages[i];
-    rc = cv__transport_queue_create(&st->in.t, st->capacity, st->in.destroy,
-                                    st->in.destroy_arg);
+    rc = p->dist ? cv__dist_transport(p, i, &st->in.t)
+                 : cv__transport_queue_create(&st->in.t, st->capacity,
+                                              st->in.destroy,
+                                              st->in.destroy_arg);
   }
   if (p->output_capacity_auto)
     p->output_capacity = output_capacity_for(p);
   if (rc == CV_OK)
-    rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
-                                    p->output.destroy, p->output.destroy_arg);
+    rc = p->dist ? cv__dist_transport(p, p->nstages, &p->output.t)
+                 : cv__transport_queue_create(&p->output.t, p->output_capacity,
+                                              p->output.destroy,
+                                              p->output.destroy_arg);
   if (rc == CV_OK)
     rc = cv__tune_create(p);
   if (rc == CV_OK && p->source) {
@@ -1349,6 +1369,8 @@ int cv_pipeline_destroy(cv_pipeline *p) {
     cancel_internal(p);
     cv_pipeline_wait(p, CV_FOREVER);
   }
+  if (p->dist)
+    cv__dist_stop(p); /* no callback from the run after this */
   for (size_t i = 0; i < p->nstages; i++) {
     cv__stage *st = p->stages[i];
     if (st->in.t)
@@ -1361,6 +1383,8 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   cv__tune_destroy(p);
   if (p->output.t)
     p->output.t->ops->destroy(p->output.t);
+  if (p->dist)
+    cv__dist_free(p);
   free(p->stages);
   if (p->source_ctx) {
     free(p->source_ctx->buf);
@@ -1376,3 +1400,68 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   free(p);
   return CV_OK;
 }
+
+/* ---- for the distributed run (pipeline_dist.c) ------------------------- */
+
+int cv__stage_process(cv_stage_ctx *w, void *item) {
+  return process_one(w, item);
+}
+
+void cv__stage_report_failure(cv_stage_ctx *w, int code, void *item) {
+  CV__BUMP(w->c.failed, 1);
+  report_failure(w->p, w->st->name, w->st->index, code, w, item);
+}
+
+void cv__stage_auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
+  auto_adjust(w, n, ns);
+}
+
+int64_t cv__stage_wait_begin(cv_stage_ctx *w, bool blocked) {
+  return wait_begin(w, blocked ? WAIT_BLOCKED : WAIT_STARVED);
+}
+
+void cv__stage_wait_end(cv_stage_ctx *w, bool blocked, int64_t t0) {
+  wait_end(w, blocked ? WAIT_BLOCKED : WAIT_STARVED, t0);
+}
+
+void cv__pipeline_record_error(cv_pipeline *p, const char *stage, int code,
+                               const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  record_error_locked(p, stage, code, msg);
+  pthread_mutex_unlock(&p->mu);
+}
+
+void cv__pipeline_abort(cv_pipeline *p, int status, const char *stage,
+                        int code, const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  if (code != 0 && msg)
+    record_error_locked(p, stage, code, msg);
+  if (p->status == CV_OK && !p->finished)
+    p->status = status;
+  pthread_mutex_unlock(&p->mu);
+  cancel_internal(p);
+}
+
+bool cv__pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
+                          char *msg, size_t len) {
+  pthread_mutex_lock(&p->mu);
+  bool failed = p->status == CV_EFAILED && p->err_code != 0;
+  if (failed) {
+    *code = p->err_code;
+    *stage = SIZE_MAX;
+    for (size_t i = 0; i < p->nstages; i++)
+      if (p->err_stage == p->stages[i]->name)
+        *stage = i;
+    snprintf(msg, len, "%s", p->err_msg);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return failed;
+}
+
+void cv__pipeline_hold(cv_pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  p->threads_running++;
+  pthread_mutex_unlock(&p->mu);
+}
+
+void cv__pipeline_release(cv_pipeline *p) { thread_exit_ref(p); }

@@ -211,7 +211,33 @@ struct cv_pipeline {
 
   pthread_mutex_t join_mu;
   bool joined;
+
+  struct cv__dist *dist; /* distributed run (pipeline_dist.c), or NULL */
 };
+
+/* pipeline.c, for the distributed worker loop and run (pipeline_dist.c). */
+int cv__stage_process(cv_stage_ctx *w, void *item);
+void cv__stage_report_failure(cv_stage_ctx *w, int code, void *item);
+void cv__stage_auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns);
+int64_t cv__stage_wait_begin(cv_stage_ctx *w, bool blocked);
+void cv__stage_wait_end(cv_stage_ctx *w, bool blocked, int64_t t0);
+void cv__pipeline_abort(cv_pipeline *p, int status, const char *stage,
+                        int code, const char *msg);
+void cv__pipeline_record_error(cv_pipeline *p, const char *stage, int code,
+                               const char *msg);
+bool cv__pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
+                          char *msg, size_t len);
+void cv__pipeline_hold(cv_pipeline *p);
+void cv__pipeline_release(cv_pipeline *p);
+void cv__pipeline_sink_drain(cv_pipeline *p);
+
+/* pipeline_dist.c */
+int cv__dist_open(cv_pipeline *p);
+int cv__dist_transport(cv_pipeline *p, size_t boundary, cv__transport **out);
+void cv__dist_run(cv_stage_ctx *w);
+void cv__dist_free_run(cv_pipeline *p);
+void cv__dist_stop(cv_pipeline *p);
+void cv__dist_free(cv_pipeline *p);
 
 /* pipeline_stats.c */
 void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);
