@@ -1030,11 +1030,14 @@ fail:
 /* The default output queue: never the bottleneck.  It holds at least what
  * the last stage can hold (its input queue) and twice what its workers can
  * hand on at once, so that they never wait for a reader that takes items in
- * blocks; with a sink nothing enters it (the workers call the sink), unless
- * the stages run elsewhere (a distributed run's output, read into the sink
- * by cv__pipeline_sink_drain). */
+ * blocks; with a sink nothing enters it (the workers call the sink).  A
+ * distributed run's output is a stream on the server, bounded run-wide
+ * whoever its workers are (the coordinator's cv__pipeline_sink_drain reads
+ * it). */
 static size_t output_capacity_for(const cv_pipeline *p) {
-  if (p->sink && !p->dist)
+  if (p->dist) /* run-wide, on the server; the workers may be anywhere */
+    return CV_PIPELINE_DEFAULT_CAPACITY;
+  if (p->sink)
     return 1;
   const cv__stage *last = p->stages[p->nstages - 1];
   size_t cap = CV_PIPELINE_DEFAULT_CAPACITY;
@@ -1100,7 +1103,10 @@ int cv_pipeline_start(cv_pipeline *p) {
   p->threads_running = 1; /* start's own reference */
   pthread_mutex_unlock(&p->mu);
 
-  /* Transports. */
+  /* Transports.  The output's capacity first: a distributed run creates
+   * every boundary on the server when it connects. */
+  if (p->output_capacity_auto)
+    p->output_capacity = output_capacity_for(p);
   int rc = p->dist ? cv__dist_open(p) : CV_OK;
   for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
     cv__stage *st = p->stages[i];
@@ -1109,8 +1115,6 @@ int cv_pipeline_start(cv_pipeline *p) {
                                               st->in.destroy,
                                               st->in.destroy_arg);
   }
-  if (p->output_capacity_auto)
-    p->output_capacity = output_capacity_for(p);
   if (rc == CV_OK)
     rc = p->dist ? cv__dist_transport(p, p->nstages, &p->output.t)
                  : cv__transport_queue_create(&p->output.t, p->output_capacity,
