@@ -6,6 +6,5 @@
 #include "conveyor/error.h"
 #include "conveyor/queue.h"
 #include "conveyor/pipeline.h"
-#include "conveyor/distributed.h"
 
 #endif /* CONVEYOR_H */

@@ -89,6 +89,8 @@ _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "cancel flag must be lock-free");
 
 #define SINK_BATCH 16
 
+static const cv__pipeline_core core_table; /* at the end */
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static char *dup_str(const char *s) {
@@ -328,8 +330,9 @@ static int sink_deliver(cv_stage_ctx *w, void **items, size_t n, bool force) {
 }
 
 /* A distributed run's outputs come from workers anywhere, through the output
- * transport: the coordinator reads them into the sink on one thread. */
-void cv__pipeline_sink_drain(cv_pipeline *p) {
+ * transport: the coordinator reads them into the sink on one thread (the
+ * run's hold thread, through core_table). */
+static void sink_drain(cv_pipeline *p) {
   cv__transport *t = p->output.t;
   void *items[SINK_BATCH];
   size_t n = 0;
@@ -662,7 +665,7 @@ static void *worker_main(void *arg) {
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
     if (p->dist)
-      cv__dist_run(w);
+      p->dist_hooks->run(w);
     else if (st->ordered)
       run_ordered(w, items);
     else
@@ -828,6 +831,7 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   if (!p)
     return CV_ENOMEM;
   p->wake_fd[0] = p->wake_fd[1] = -1;
+  p->core = &core_table;
   p->name = dup_str(o.name ? o.name : "pipeline");
   if (!p->name) {
     free(p);
@@ -1032,8 +1036,7 @@ fail:
  * hand on at once, so that they never wait for a reader that takes items in
  * blocks; with a sink nothing enters it (the workers call the sink).  A
  * distributed run's output is a stream on the server, bounded run-wide
- * whoever its workers are (the coordinator's cv__pipeline_sink_drain reads
- * it). */
+ * whoever its workers are (the coordinator's sink_drain reads it). */
 static size_t output_capacity_for(const cv_pipeline *p) {
   if (p->dist) /* run-wide, on the server; the workers may be anywhere */
     return CV_PIPELINE_DEFAULT_CAPACITY;
@@ -1107,16 +1110,16 @@ int cv_pipeline_start(cv_pipeline *p) {
    * every boundary on the server when it connects. */
   if (p->output_capacity_auto)
     p->output_capacity = output_capacity_for(p);
-  int rc = p->dist ? cv__dist_open(p) : CV_OK;
+  int rc = p->dist ? p->dist_hooks->open(p) : CV_OK;
   for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
     cv__stage *st = p->stages[i];
-    rc = p->dist ? cv__dist_transport(p, i, &st->in.t)
+    rc = p->dist ? p->dist_hooks->transport(p, i, &st->in.t)
                  : cv__transport_queue_create(&st->in.t, st->capacity,
                                               st->in.destroy,
                                               st->in.destroy_arg);
   }
   if (rc == CV_OK)
-    rc = p->dist ? cv__dist_transport(p, p->nstages, &p->output.t)
+    rc = p->dist ? p->dist_hooks->transport(p, p->nstages, &p->output.t)
                  : cv__transport_queue_create(&p->output.t, p->output_capacity,
                                               p->output.destroy,
                                               p->output.destroy_arg);
@@ -1374,7 +1377,7 @@ int cv_pipeline_destroy(cv_pipeline *p) {
     cv_pipeline_wait(p, CV_FOREVER);
   }
   if (p->dist)
-    cv__dist_stop(p); /* no callback from the run after this */
+    p->dist_hooks->stop(p); /* no callback from the run after this */
   for (size_t i = 0; i < p->nstages; i++) {
     cv__stage *st = p->stages[i];
     if (st->in.t)
@@ -1388,7 +1391,7 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   if (p->output.t)
     p->output.t->ops->destroy(p->output.t);
   if (p->dist)
-    cv__dist_free(p);
+    p->dist_hooks->free(p);
   free(p->stages);
   if (p->source_ctx) {
     free(p->source_ctx->buf);
@@ -1405,37 +1408,37 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   return CV_OK;
 }
 
-/* ---- for the distributed run (pipeline_dist.c) ------------------------- */
+/* ---- the core, for a distributed run (pipeline_internal.h) -------------- */
 
-int cv__stage_process(cv_stage_ctx *w, void *item) {
+static int stage_process(cv_stage_ctx *w, void *item) {
   return process_one(w, item);
 }
 
-void cv__stage_report_failure(cv_stage_ctx *w, int code, void *item) {
+static void stage_report_failure(cv_stage_ctx *w, int code, void *item) {
   CV__BUMP(w->c.failed, 1);
   report_failure(w->p, w->st->name, w->st->index, code, w, item);
 }
 
-void cv__stage_auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
+static void stage_auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
   auto_adjust(w, n, ns);
 }
 
-int64_t cv__stage_wait_begin(cv_stage_ctx *w, bool blocked) {
+static int64_t stage_wait_begin(cv_stage_ctx *w, bool blocked) {
   return wait_begin(w, blocked ? WAIT_BLOCKED : WAIT_STARVED);
 }
 
-void cv__stage_wait_end(cv_stage_ctx *w, bool blocked, int64_t t0) {
+static void stage_wait_end(cv_stage_ctx *w, bool blocked, int64_t t0) {
   wait_end(w, blocked ? WAIT_BLOCKED : WAIT_STARVED, t0);
 }
 
-void cv__pipeline_record_error(cv_pipeline *p, const char *stage, int code,
+static void pipeline_record_error(cv_pipeline *p, const char *stage, int code,
                                const char *msg) {
   pthread_mutex_lock(&p->mu);
   record_error_locked(p, stage, code, msg);
   pthread_mutex_unlock(&p->mu);
 }
 
-void cv__pipeline_abort(cv_pipeline *p, int status, const char *stage,
+static void pipeline_abort(cv_pipeline *p, int status, const char *stage,
                         int code, const char *msg) {
   pthread_mutex_lock(&p->mu);
   if (code != 0 && msg)
@@ -1446,7 +1449,7 @@ void cv__pipeline_abort(cv_pipeline *p, int status, const char *stage,
   cancel_internal(p);
 }
 
-bool cv__pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
+static bool pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
                           char *msg, size_t len) {
   pthread_mutex_lock(&p->mu);
   bool failed = p->status == CV_EFAILED && p->err_code != 0;
@@ -1462,10 +1465,24 @@ bool cv__pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
   return failed;
 }
 
-void cv__pipeline_hold(cv_pipeline *p) {
+static void pipeline_hold(cv_pipeline *p) {
   pthread_mutex_lock(&p->mu);
   p->threads_running++;
   pthread_mutex_unlock(&p->mu);
 }
 
-void cv__pipeline_release(cv_pipeline *p) { thread_exit_ref(p); }
+static void pipeline_release(cv_pipeline *p) { thread_exit_ref(p); }
+
+static const cv__pipeline_core core_table = {
+    .stage_process = stage_process,
+    .stage_report_failure = stage_report_failure,
+    .stage_auto_adjust = stage_auto_adjust,
+    .stage_wait_begin = stage_wait_begin,
+    .stage_wait_end = stage_wait_end,
+    .abort = pipeline_abort,
+    .record_error = pipeline_record_error,
+    .failure = pipeline_failure,
+    .hold = pipeline_hold,
+    .release = pipeline_release,
+    .sink_drain = sink_drain,
+};

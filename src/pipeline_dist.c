@@ -3,7 +3,7 @@
  * loop that takes, runs and commits items through a Redis session.
  *
  * The pipeline itself (pipeline.c) is unchanged in shape: its transports
- * are Redis ones (transport_redis.c), its workers run cv__dist_run instead
+ * are Redis ones (transport_redis.c), its workers run dist_run instead
  * of the in-process loop, and the coordinator holds one extra reference on
  * the pipeline's "finished" count until the run's output has closed on the
  * server.  The worker loop differs from the in-process one in one way:
@@ -127,6 +127,20 @@ static void dist_release(cv__dist *d) {
   free(d);
 }
 
+static int dist_open(cv_pipeline *p);
+static int dist_transport(cv_pipeline *p, size_t j, cv__transport **out);
+static void dist_run(cv_stage_ctx *w);
+static void dist_stop(cv_pipeline *p);
+static void dist_free(cv_pipeline *p);
+static void dist_free_run(cv_pipeline *p);
+
+/* What pipeline.c calls (pipeline_internal.h). */
+static const cv__dist_hooks hooks = {.open = dist_open,
+                                     .transport = dist_transport,
+                                     .run = dist_run,
+                                     .stop = dist_stop,
+                                     .free = dist_free};
+
 int cv_pipeline_set_broker(cv_pipeline *p, const cv_broker_options *o) {
   if (!p || !o || !o->url || !o->run)
     return CV_EINVAL;
@@ -198,6 +212,7 @@ int cv_pipeline_set_broker(cv_pipeline *p, const cv_broker_options *o) {
     p->sink = NULL;
   }
   p->dist = d;
+  p->dist_hooks = &hooks;
   return CV_OK;
 }
 
@@ -227,13 +242,14 @@ static const char *stage_name(cv_pipeline *p, size_t i) {
 static void on_abort(void *arg, bool failed, int code, size_t stage,
                      const char *msg) {
   cv_pipeline *p = arg;
-  cv__pipeline_abort(p, failed ? CV_EFAILED : CV_ECANCELED,
+  p->core->abort(p, failed ? CV_EFAILED : CV_ECANCELED,
                      stage_name(p, stage), failed ? code : 0, msg);
 }
 
 static bool first_error(void *arg, int *code, size_t *stage, char *msg,
                         size_t len) {
-  return cv__pipeline_failure(arg, code, stage, msg, len);
+  cv_pipeline *p = arg;
+  return p->core->failure(p, code, stage, msg, len);
 }
 
 /* The coordinator's reference: the pipeline is finished when the run's
@@ -242,14 +258,14 @@ static void *hold_main(void *arg) {
   cv_pipeline *p = arg;
   cv__dist *d = p->dist;
   if (p->sink)
-    cv__pipeline_sink_drain(p); /* until the output is closed and drained */
+    p->core->sink_drain(p); /* until the output is closed and drained */
   cv__redis_wait_done(d->r);
   int code;
   size_t stage;
   char msg[CV__MSG_MAX];
   if (cv__redis_first_error(d->r, &code, &stage, msg, sizeof(msg)))
-    cv__pipeline_record_error(p, stage_name(p, stage), code, msg);
-  cv__pipeline_release(p);
+    p->core->record_error(p, stage_name(p, stage), code, msg);
+  p->core->release(p);
   return NULL;
 }
 
@@ -300,7 +316,7 @@ static void worker_free(dist_worker *dw) {
   free(dw->lens);
 }
 
-int cv__dist_open(cv_pipeline *p) {
+static int dist_open(cv_pipeline *p) {
   cv__dist *d = p->dist;
   size_t *caps = calloc(d->n + 1, sizeof(size_t));
   if (!caps)
@@ -348,14 +364,14 @@ int cv__dist_open(cv_pipeline *p) {
     }
   }
   if (rc != CV_OK) {
-    cv__pipeline_record_error(p, "broker", rc,
+    p->core->record_error(p, "broker", rc,
                               err[0] ? err : cv_strerror(rc));
-    cv__dist_free_run(p);
+    dist_free_run(p);
   }
   return rc;
 }
 
-int cv__dist_transport(cv_pipeline *p, size_t j, cv__transport **out) {
+static int dist_transport(cv_pipeline *p, size_t j, cv__transport **out) {
   cv__dist *d = p->dist;
   cv__dest *dest = j < d->n ? &p->stages[j]->in : &p->output;
   int rc = cv__redis_transport(d->r, j, &d->codecs[j], dest->destroy,
@@ -363,18 +379,18 @@ int cv__dist_transport(cv_pipeline *p, size_t j, cv__transport **out) {
   if (rc == CV_OK && j == d->n && d->coordinator) {
     /* The last transport: from here on a failed start cancels the run,
      * which ends the hold thread. */
-    cv__pipeline_hold(p);
+    p->core->hold(p);
     if (pthread_create(&d->hold, NULL, hold_main, p) == 0) {
       d->hold_started = true;
     } else {
-      cv__pipeline_release(p);
+      p->core->release(p);
       rc = CV_ESYS;
     }
   }
   return rc;
 }
 
-void cv__dist_free_run(cv_pipeline *p) {
+static void dist_free_run(cv_pipeline *p) {
   cv__dist *d = p->dist;
   if (d->w)
     for (size_t i = 0; i < d->n; i++) {
@@ -391,7 +407,7 @@ void cv__dist_free_run(cv_pipeline *p) {
   }
 }
 
-void cv__dist_stop(cv_pipeline *p) {
+static void dist_stop(cv_pipeline *p) {
   cv__dist *d = p->dist;
   if (d->hold_started) {
     pthread_join(d->hold, NULL);
@@ -400,12 +416,13 @@ void cv__dist_stop(cv_pipeline *p) {
   cv__redis_stop(d->r);
 }
 
-void cv__dist_free(cv_pipeline *p) {
+static void dist_free(cv_pipeline *p) {
   cv__dist *d = p->dist;
-  cv__dist_stop(p);
-  cv__dist_free_run(p);
+  dist_stop(p);
+  dist_free_run(p);
   dist_release(d);
   p->dist = NULL;
+  p->dist_hooks = NULL;
 }
 
 /* ---- the worker loop ----------------------------------------------------- */
@@ -413,7 +430,7 @@ void cv__dist_free(cv_pipeline *p) {
 static void fail_run(cv_stage_ctx *w, int rc) {
   cv__dist *d = w->p->dist;
   if (rc == CV_EIO)
-    cv__pipeline_abort(w->p, CV_EFAILED, "broker", CV_EIO,
+    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_EIO,
                        cv__redis_error(d->r));
 }
 
@@ -483,7 +500,7 @@ static int encode_outputs(cv_stage_ctx *w, dist_worker *dw, size_t nf,
   return CV_OK;
 }
 
-void cv__dist_run(cv_stage_ctx *w) {
+static void dist_run(cv_stage_ctx *w) {
   cv_pipeline *p = w->p;
   cv__stage *st = w->st;
   cv__dist *d = p->dist;
@@ -495,9 +512,9 @@ void cv__dist_run(cv_stage_ctx *w) {
     size_t n = 0;
     int rc = cv__redis_take(dw->s, limit, dw->ents, &n, CV_NOWAIT);
     if (rc == CV_EEMPTY) {
-      int64_t t0 = cv__stage_wait_begin(w, false);
+      int64_t t0 = w->p->core->stage_wait_begin(w, false);
       rc = cv__redis_take(dw->s, limit, dw->ents, &n, CV_FOREVER);
-      cv__stage_wait_end(w, false, t0);
+      w->p->core->stage_wait_end(w, false, t0);
     }
     if (rc != CV_OK) {
       fail_run(w, rc);
@@ -518,9 +535,9 @@ void cv__dist_run(cv_stage_ctx *w) {
         w->has_msg = true;
         snprintf(w->msg, sizeof(w->msg), "cannot decode the item: %s",
                  cv_strerror(frc));
-        cv__stage_report_failure(w, frc, NULL);
+        w->p->core->stage_report_failure(w, frc, NULL);
       } else {
-        frc = cv__stage_process(w, item);
+        frc = w->p->core->stage_process(w, item);
         size_t nput;
         col_put_many(&dw->col.base, w->buf, w->nbuf, &nput, CV_NOWAIT);
         w->nbuf = 0;
@@ -546,17 +563,17 @@ void cv__dist_run(cv_stage_ctx *w) {
     /* Auto batching sizes takes by the function's cost alone: a commit's
      * round trip is paid once per take, whatever its size. */
     if (st->batch_auto && n > 0)
-      cv__stage_auto_adjust(w, n, cv__now_ns() - t0);
+      w->p->core->stage_auto_adjust(w, n, cv__now_ns() - t0);
     size_t nb = 0, lost = 0;
     rc = encode_outputs(w, dw, nf, &nb);
     if (rc == CV_OK) {
       rc = cv__redis_commit(dw->s, dw->fates, nf, dw->bufs, dw->lens, nb,
                             CV_NOWAIT, &lost);
       if (rc == CV_EFULL) {
-        int64_t tb = cv__stage_wait_begin(w, true);
+        int64_t tb = w->p->core->stage_wait_begin(w, true);
         rc = cv__redis_commit(dw->s, dw->fates, nf, dw->bufs, dw->lens, nb,
                               CV_FOREVER, &lost);
-        cv__stage_wait_end(w, true, tb);
+        w->p->core->stage_wait_end(w, true, tb);
       }
     }
     for (size_t y = 0; y < nb; y++)

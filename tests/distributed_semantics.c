@@ -704,8 +704,27 @@ static void noserver(void) {
   char url[64], where[64];
   snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
   snprintf(where, sizeof(where), "127.0.0.1:%d", port);
-  cv_pipeline *p = build();
   cv_broker_options bo = broker(url, "nobody", true, NULL);
+
+  /* Refused before anything connects: a stage with automatic workers or an
+   * ordered one, and a stage added once the broker is set. */
+  const cv_stage_options bad[] = {
+      {.name = "auto", .fn = work, .workers = CV_WORKERS_AUTO},
+      {.name = "ordered", .fn = work, .workers = 2, .ordered = true}};
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    cv_pipeline *q = build();
+    CHECK_OK(cv_pipeline_add_stage(q, &bad[k]));
+    CHECK_RC(cv_pipeline_set_broker(q, &bo), CV_EINVAL);
+    CHECK_OK(cv_pipeline_destroy(q));
+  }
+  cv_pipeline *p = build();
+  CHECK_OK(cv_pipeline_set_broker(p, &bo));
+  CHECK_RC(cv_pipeline_add_stage(
+               p, &(cv_stage_options){.name = "late", .fn = work}),
+           CV_ESTATE);
+  CHECK_OK(cv_pipeline_destroy(p));
+
+  p = build();
   bo.timeout_ns = CV_SEC(1);
   CHECK_OK(cv_pipeline_set_broker(p, &bo));
   int64_t t0 = test_now_ns();

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conveyor/distributed.h"
 #include "test.h"
 
 typedef struct rs_server {
