@@ -35,8 +35,10 @@ extern const bool bq_impl_bounded;
 /* How put_many/get_many are done: "native" or what stands in for them. */
 extern const char *const bq_impl_batch;
 
-/* A queue holding at most `capacity` items (ignored when unbounded). */
-bq *bq_create(size_t capacity);
+/* A queue holding at most `capacity` items (ignored when unbounded), used by
+ * `producers` threads putting and `consumers` threads getting: a hint that
+ * implementations with a single-producer single-consumer mode take. */
+bq *bq_create(size_t capacity, int producers, int consumers);
 void bq_destroy(bq *q);
 /* Blocks while full. */
 void bq_put(bq *q, void *item);
@@ -51,6 +53,13 @@ size_t bq_get_many(bq *q, void **items, size_t max);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
+/* CPU time (user + system) this process has used so far, every thread
+ * counted, in nanoseconds (getrusage RUSAGE_SELF). */
+uint64_t bench_cpu_ns(void);
+/* BENCH_PIN=1: pins the calling thread to the next CPU of the process's
+ * affinity set, in turn, so that the threads of a workload run on distinct
+ * CPUs where there are enough.  A no-op otherwise. */
+void bench_pin_self(void);
 /* Peak resident set size of this process so far, in KiB. */
 long bench_maxrss_kb(void);
 /* Prints "bench: <message>" to stderr and exits 1. */
@@ -95,9 +104,13 @@ typedef struct bench_opts {
  * --batch B --stages a,b,c --period-us U; exits 2 on a bad option. */
 void bench_parse(bench_opts *o, int argc, char **argv);
 
-/* Prints the one result line run.sh reads (tab-separated key=value). */
+/* Prints the one result line run.sh reads (tab-separated key=value):
+ * wall time and items/s, the CPU time the process spent in the timed
+ * interval (cpu_ns; per item: cpu_ns_per_item), the 1-minute load average at
+ * the end, peak RSS, and whether the threads were pinned. */
 void bench_report(const bench_opts *o, const char *impl, const char *notes,
-                  uint64_t items, uint64_t elapsed_ns, const char *extra);
+                  uint64_t items, uint64_t elapsed_ns, uint64_t cpu_ns,
+                  const char *extra);
 
 #ifdef __cplusplus
 }

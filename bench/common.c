@@ -1,6 +1,13 @@
-/* bench/common.c - clock, peak RSS, exactly-once sums, options and the
- * result line shared by every benchmark driver. */
+/* bench/common.c - clocks (wall and CPU), pinning, peak RSS, exactly-once
+ * sums, options and the result line shared by every benchmark driver. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "bench.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +20,37 @@ uint64_t bench_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_cpu_ns(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+static bool pinned;
+
+void bench_pin_self(void) {
+  static atomic_int next;
+  const char *e = getenv("BENCH_PIN");
+  if (!e || *e != '1')
+    return;
+  cpu_set_t allowed, one;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+    return;
+  int n = CPU_COUNT(&allowed);
+  if (n < 2)
+    return; /* one CPU: nothing to spread over */
+  int k = atomic_fetch_add(&next, 1) % n, cpu = -1;
+  for (int c = 0; c < CPU_SETSIZE && k >= 0; c++)
+    if (CPU_ISSET(c, &allowed) && k-- == 0)
+      cpu = c;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0)
+    pinned = true;
 }
 
 long bench_maxrss_kb(void) {
@@ -130,12 +168,19 @@ void bench_parse(bench_opts *o, int argc, char **argv) {
 }
 
 void bench_report(const bench_opts *o, const char *impl, const char *notes,
-                  uint64_t items, uint64_t elapsed_ns, const char *extra) {
+                  uint64_t items, uint64_t elapsed_ns, uint64_t cpu_ns,
+                  const char *extra) {
   double secs = (double)elapsed_ns / 1e9;
+  double load[1] = {-1};
+  if (getloadavg(load, 1) != 1)
+    load[0] = -1;
   printf("result\tworkload=%s\timpl=%s\titems=%llu\tsecs=%.6f\trate=%.1f"
+         "\tcpu_ns=%llu\tcpu_ns_per_item=%.2f\tload1=%.2f\tpinned=%d"
          "\trss_kb=%ld\tcapacity=%zu\tproducers=%d\tconsumers=%d\tnotes=%s%s%s\n",
          label ? label : o->workload, impl, (unsigned long long)items, secs,
-         secs > 0 ? (double)items / secs : 0.0, bench_maxrss_kb(), o->capacity,
+         secs > 0 ? (double)items / secs : 0.0, (unsigned long long)cpu_ns,
+         items ? (double)cpu_ns / (double)items : 0.0, load[0], pinned ? 1 : 0,
+         bench_maxrss_kb(), o->capacity,
          o->producers, o->consumers, notes && *notes ? notes : "-",
          extra && *extra ? "\t" : "", extra ? extra : "");
   fflush(stdout);

@@ -1,10 +1,18 @@
 /* bench/impl_conveyor.c - the bq interface on conveyor's cv_queue (FIFO,
- * bounded, native batch calls). */
+ * bounded, native batch calls).  Compiled twice: bench_conveyor with the
+ * default options (the multi-producer multi-consumer ring), and, with
+ * BENCH_CONVEYOR_SPSC defined, bench_conveyor_spsc, which passes the
+ * workload's producer and consumer counts as the queue's hints (one and one
+ * select the single-producer single-consumer ring). */
 #include "bench.h"
 
 #include <conveyor.h>
 
+#ifdef BENCH_CONVEYOR_SPSC
+const char *const bq_impl_name = "conveyor-spsc";
+#else
 const char *const bq_impl_name = "conveyor";
+#endif
 const bool bq_impl_bounded = true;
 const char *const bq_impl_batch = "native";
 
@@ -13,8 +21,14 @@ static void check(int rc, const char *what) {
     bench_die("conveyor: %s: %s", what, cv_strerror(rc));
 }
 
-bq *bq_create(size_t capacity) {
+bq *bq_create(size_t capacity, int producers, int consumers) {
   cv_queue_options o = {.order = CV_FIFO, .capacity = capacity};
+#ifdef BENCH_CONVEYOR_SPSC
+  o.producers = (unsigned)producers;
+  o.consumers = (unsigned)consumers;
+#else
+  (void)producers, (void)consumers;
+#endif
   cv_queue *q = NULL;
   check(cv_queue_create(&q, &o), "create");
   return (bq *)q;

@@ -10,7 +10,8 @@ const char *const bq_impl_name = "glib";
 const bool bq_impl_bounded = false;
 const char *const bq_impl_batch = "locked-loop";
 
-bq *bq_create(size_t capacity) {
+bq *bq_create(size_t capacity, int producers, int consumers) {
+  (void)producers, (void)consumers;
   (void)capacity;
   return (bq *)g_async_queue_new();
 }

@@ -17,7 +17,8 @@ struct bq {
   GAsyncQueue *tokens; /* one per free slot */
 };
 
-bq *bq_create(size_t capacity) {
+bq *bq_create(size_t capacity, int producers, int consumers) {
+  (void)producers, (void)consumers;
   bq *q = g_new0(bq, 1);
   q->items = g_async_queue_new();
   q->tokens = g_async_queue_new();

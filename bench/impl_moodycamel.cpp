@@ -13,7 +13,8 @@ const char *const bq_impl_name = "moodycamel";
 const bool bq_impl_bounded = false;
 const char *const bq_impl_batch = "native";
 
-bq *bq_create(size_t capacity) {
+bq *bq_create(size_t capacity, int producers, int consumers) {
+  (void)producers, (void)consumers;
   return reinterpret_cast<bq *>(new mc_queue(capacity));
 }
 

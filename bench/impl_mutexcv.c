@@ -21,7 +21,8 @@ struct bq {
   void **slots;
 };
 
-bq *bq_create(size_t capacity) {
+bq *bq_create(size_t capacity, int producers, int consumers) {
+  (void)producers, (void)consumers;
   bq *q = calloc(1, sizeof *q);
   if (!q || !(q->slots = calloc(capacity, sizeof *q->slots)))
     bench_die("mutex+condvar: out of memory");

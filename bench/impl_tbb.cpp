@@ -12,7 +12,8 @@ const char *const bq_impl_name = "tbb";
 const bool bq_impl_bounded = true;
 const char *const bq_impl_batch = "loop";
 
-bq *bq_create(size_t capacity) {
+bq *bq_create(size_t capacity, int producers, int consumers) {
+  (void)producers, (void)consumers;
   tbb_queue *q = new tbb_queue();
   q->set_capacity(static_cast<std::ptrdiff_t>(capacity));
   return reinterpret_cast<bq *>(q);

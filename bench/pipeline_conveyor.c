@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     check(cv_pipeline_add_stage(p, &so), "add_stage");
   }
   check(cv_pipeline_start(p), "start");
-  uint64_t t0 = bench_now_ns();
+  uint64_t cpu0 = bench_cpu_ns(), t0 = bench_now_ns();
   if (batch <= 1) {
     for (uint64_t v = 1; v <= o.items; v++)
       check(cv_pipeline_put(p, (void *)(uintptr_t)v, CV_FOREVER), "put");
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
   }
   check(cv_pipeline_close_input(p), "close_input");
   check(cv_pipeline_wait(p, CV_FOREVER), "wait");
-  uint64_t elapsed = bench_now_ns() - t0;
+  uint64_t elapsed = bench_now_ns() - t0, cpu = bench_cpu_ns() - cpu0;
 
   if (getenv("BENCH_PIPELINE_STATS")) /* where the time went, on stderr */
     cv_pipeline_stats_print(p, stderr);
@@ -100,6 +100,6 @@ int main(int argc, char **argv) {
   for (int s = 0; s < o.nstages && len < sizeof extra; s++)
     len += (size_t)snprintf(extra + len, sizeof extra - len, "%s%d",
                             s ? "/" : "", o.stages[s]);
-  bench_report(&o, name, notes, o.items, elapsed, extra);
+  bench_report(&o, name, notes, o.items, elapsed, cpu, extra);
   return 0;
 }

@@ -9,6 +9,7 @@ tab-separated result line as the C drivers; exits 1 if the count, sum or sum
 of squares of what arrived is wrong.
 """
 import argparse
+import os
 import queue
 import resource
 import sys
@@ -76,10 +77,20 @@ def stream(o, q, totals, lock):
     for t in cs + ps:
         t.start()
     start.wait()
-    t0 = time.perf_counter()
+    t0 = start_clock()
     for t in ps + cs:
         t.join()
     return time.perf_counter() - t0
+
+
+def start_clock():
+    """Notes the process's CPU time (every thread) and returns the wall clock."""
+    global cpu0
+    cpu0 = time.process_time()
+    return time.perf_counter()
+
+
+cpu0 = 0.0
 
 
 def batch(o, q, totals, lock):
@@ -124,7 +135,7 @@ def batch(o, q, totals, lock):
     for t in ts:
         t.start()
     start.wait()
-    t0 = time.perf_counter()
+    t0 = start_clock()
     for t in ts:
         t.join()
     return time.perf_counter() - t0
@@ -160,7 +171,7 @@ def latency(o, q):
     for t in ts:
         t.start()
     start.wait()
-    t0 = time.perf_counter()
+    t0 = start_clock()
     for t in ts:
         t.join()
     secs = time.perf_counter() - t0
@@ -197,10 +208,13 @@ def main():
         want = (want[0], want[1] % 2**64, want[2] % 2**64)
         if got != want:
             fail("%s: CHECKSUM MISMATCH: got %s, want %s" % (o.workload, got, want))
+    cpu = (time.process_time() - cpu0) * 1e9
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("result\tworkload=%s\timpl=python\titems=%d\tsecs=%.6f\trate=%.1f\t"
+          "cpu_ns=%d\tcpu_ns_per_item=%.2f\tload1=%.2f\tpinned=0\t"
           "rss_kb=%d\tcapacity=%d\tproducers=%d\tconsumers=%d\tnotes=%s%s"
-          % (o.label or o.workload, o.items, secs, o.items / secs, rss,
+          % (o.label or o.workload, o.items, secs, o.items / secs, cpu,
+             cpu / o.items, os.getloadavg()[0], rss,
              o.capacity, o.producers, o.consumers, notes,
              "\t" + extra if extra else ""))
 

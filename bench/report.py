@@ -3,15 +3,23 @@
 Usage: report.py RAW OUTDIR [--meta key=value ...] [--strict]
 
 RAW holds, one per line, the tab-separated key=value lines the drivers print
-("result ...") and the instruction counts run.sh measured ("instr ...").
-Writes OUTDIR/results.tsv (one row per workload and implementation),
-OUTDIR/results.json (everything, plus the targets) and OUTDIR/results.txt (the
-table as printed).  The table gives items/s as median [min..max] over the
-repetitions, the largest peak RSS of any repetition, and conveyor's ratio to
-each peer (conveyor's median / the peer's median: above 1 means conveyor is
-faster); for W5, latency p50/p99/max (medians over repetitions) and the ratio
-peer p99 / conveyor p99 (above 1 means conveyor wakes faster).  The targets
-are checked on these ratios only, all from this one run.  Python standard
+("result ...", with the repetition run.sh added as rep=N) and the instruction
+counts run.sh measured ("instr ...").  Writes OUTDIR/results.tsv (one row per
+workload and implementation), OUTDIR/results.json (everything, plus every
+repetition, the targets and the run's metadata), OUTDIR/results.txt (the
+table as printed) and OUTDIR/ratios.svg (the chart).
+
+Per row: wall items/s as median [min..max] over the repetitions, CPU ns per
+item (user + system of the whole process over the timed interval) as median
+[min..max], the load average range over the repetitions, the largest peak
+RSS, and conveyor's ratio to the peer (conveyor's median items/s / the
+peer's: above 1 means conveyor is faster) with, in the chart, the range of
+the per-repetition ratios (repetition r of conveyor against repetition r of
+the peer: they ran next to each other).  A row whose max/min items/s exceeds
+2 is marked noisy.  W5 shows latency p50/p99/max (medians over repetitions)
+and the ratio peer p99 / conveyor p99.  Unbounded peers are listed apart
+under each workload and count toward no "ahead of every bounded peer"
+target.  The targets are checked on this one run only.  Python standard
 library only.
 """
 import json
@@ -20,8 +28,9 @@ import sys
 
 # Display order.
 WORKLOADS = ["W1", "W2", "W2x16", "W3", "W4", "W5", "W6"]
-IMPLS = ["conveyor-pipeline", "conveyor", "mutex+condvar", "glib",
-         "glib-bounded", "tbb", "moodycamel", "crossbeam", "go", "python",
+IMPLS = ["conveyor-pipeline", "conveyor", "conveyor-spsc", "limit",
+         "mutex+condvar", "glib-bounded", "tbb", "moodycamel-spsc",
+         "crossbeam", "go", "python", "glib", "moodycamel", "moodycamel-tok",
          "python-seed"]
 DESCRIPTION = {
     "W1": "1P1C, capacity 1024",
@@ -32,7 +41,11 @@ DESCRIPTION = {
     "W5": "wake-up latency, 1 item per ms",
     "W6": "batches of 64, 1P1C, capacity 1024",
 }
-UNBOUNDED = {"glib", "moodycamel"}
+UNBOUNDED = {"glib", "moodycamel", "moodycamel-tok", "python-seed"}
+# Bounded peers of conveyor's default (multi-producer multi-consumer) queue.
+BOUNDED_PEERS = ["mutex+condvar", "glib-bounded", "tbb", "moodycamel-spsc",
+                 "crossbeam", "go"]
+NOISY = 2.0  # max/min items/s above this marks a row noisy
 
 
 def parse(path):
@@ -73,6 +86,14 @@ def conveyor_impl(groups, w):
     return "conveyor"
 
 
+def fnum(r, k):
+    v = r.get(k)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def aggregate(rows):
     groups = {}
     for r in rows:
@@ -81,13 +102,27 @@ def aggregate(rows):
     out = {}
     for key, rs in groups.items():
         rates = [float(r["rate"]) for r in rs]
+        cpus = [v for v in (fnum(r, "cpu_ns_per_item") for r in rs) if v is not None]
+        loads = [v for v in (fnum(r, "load1") for r in rs) if v is not None and v >= 0]
         a = {
             "workload": key[0], "impl": key[1], "runs": len(rs),
             "items": int(rs[0]["items"]),
             "rate_median": statistics.median(rates),
             "rate_min": min(rates), "rate_max": max(rates),
+            "cpu_ns_median": statistics.median(cpus) if cpus else None,
+            "cpu_ns_min": min(cpus) if cpus else None,
+            "cpu_ns_max": max(cpus) if cpus else None,
+            "load_min": min(loads) if loads else None,
+            "load_max": max(loads) if loads else None,
+            "pinned": any(r.get("pinned") == "1" for r in rs),
+            "noisy": min(rates) > 0 and max(rates) / min(rates) > NOISY,
             "rss_kb_max": max(int(r["rss_kb"]) for r in rs),
             "notes": rs[0].get("notes", "-"),
+            "bounded": key[1] not in UNBOUNDED,
+            "reps": [{"rep": r.get("rep"), "rate": float(r["rate"]),
+                      "cpu_ns_per_item": fnum(r, "cpu_ns_per_item"),
+                      "load1": fnum(r, "load1"),
+                      "p99_ns": fnum(r, "p99_ns")} for r in rs],
         }
         if "p99_ns" in rs[0]:
             for k in ("p50_ns", "p99_ns", "max_ns"):
@@ -96,60 +131,133 @@ def aggregate(rows):
             a["p99_ns_max"] = max(float(r["p99_ns"]) for r in rs)
         out[key] = a
     for (w, impl), a in out.items():
-        cv = out.get((w, conveyor_impl(out, w)))
-        if cv is None or impl == cv["impl"] or is_variant(impl):
-            a["ratio"] = None
-        elif w == "W5":
-            a["ratio"] = a["p99_ns"] / cv["p99_ns"] if cv["p99_ns"] else None
-        else:
-            a["ratio"] = cv["rate_median"] / a["rate_median"]
+        for ref, suffix in ((conveyor_impl(out, w), ""), ("conveyor-spsc", "_spsc")):
+            cv = out.get((w, ref))
+            if cv is None or impl == cv["impl"] or is_variant(impl) or \
+                    (suffix and impl == "conveyor"):
+                a["ratio" + suffix] = None
+                continue
+            a["ratio" + suffix] = ratio_of(w, cv, a)
+            a["cpu_ratio" + suffix] = (
+                a["cpu_ns_median"] / cv["cpu_ns_median"]
+                if a["cpu_ns_median"] and cv["cpu_ns_median"] else None)
+            a["ratio_range" + suffix] = paired_range(w, cv, a)
+        lim = out.get((w, "limit"))
+        a["of_limit"] = (a["rate_median"] / lim["rate_median"]
+                         if lim and impl != "limit" and w != "W5" else None)
     return out
+
+
+def ratio_of(w, cv, a):
+    """conveyor / peer: items/s, or for W5 the peer's p99 / conveyor's."""
+    if w == "W5":
+        return a["p99_ns"] / cv["p99_ns"] if cv.get("p99_ns") else None
+    return cv["rate_median"] / a["rate_median"] if a["rate_median"] else None
+
+
+def paired_range(w, cv, a):
+    """min and max over repetitions of conveyor's rep r against the peer's
+    rep r (they ran one after the other); None without pairs."""
+    peer = {r["rep"]: r for r in a["reps"] if r["rep"] is not None}
+    vals = []
+    for r in cv["reps"]:
+        p = peer.get(r["rep"])
+        if p is None:
+            continue
+        if w == "W5":
+            if r["p99_ns"] and p["p99_ns"]:
+                vals.append(p["p99_ns"] / r["p99_ns"])
+        elif p["rate"]:
+            vals.append(r["rate"] / p["rate"])
+    return [min(vals), max(vals)] if vals else None
 
 
 def targets(agg):
     res = []
 
-    def ratio(w, peer):
-        a = agg.get((w, peer))
-        return None if a is None else a.get("ratio")
+    def get(w, impl):
+        return agg.get((w, impl))
 
-    def add(name, value, need, strict_gt=False, note=""):
+    def add(name, value, need, strict_gt=False, note="", le=False):
         if value is None:
             res.append({"target": name, "ratio": None, "need": need,
                         "status": "N/A", "note": note or "not measured"})
             return
-        ok = value > need if strict_gt else value >= need
+        if le:
+            ok = value <= need
+        else:
+            ok = value > need if strict_gt else value >= need
         res.append({"target": name, "ratio": value, "need": need,
                     "status": "MET" if ok else "MISSED", "note": note})
 
+    def wall(w, ref, peer):
+        c, p = get(w, ref), get(w, peer)
+        return c["rate_median"] / p["rate_median"] if c and p else None
+
+    def cpu(w, ref, peer):
+        c, p = get(w, ref), get(w, peer)
+        if c and p and c["cpu_ns_median"] and p["cpu_ns_median"]:
+            return p["cpu_ns_median"] / c["cpu_ns_median"]
+        return None
+
+    # The single-producer single-consumer fast path on W1.
+    add("W1 conveyor-spsc/limit >= 0.5", wall("W1", "conveyor-spsc", "limit"), 0.5)
+    c, lim = get("W1", "conveyor-spsc"), get("W1", "limit")
+    if c and lim:
+        # Spinning collapses on a loaded machine (a spinner waits out whole
+        # time slices of a descheduled peer), so the median of the limit
+        # ring can fall below a queue that sleeps: the best repetition of
+        # each is the fairer look at the hardware limit.
+        res.append({"target": "W1 conveyor-spsc/limit, best rep of each",
+                    "ratio": c["rate_max"] / lim["rate_max"], "need": None,
+                    "status": "INFO", "note": "limit best %s items/s" % si(lim["rate_max"])})
+    add("W1 conveyor-spsc/moodycamel-spsc >= 1.5",
+        wall("W1", "conveyor-spsc", "moodycamel-spsc"), 1.5)
+    # The default queue: ahead of every bounded peer, in CPU and in wall time.
+    for w in ("W1", "W2", "W2x16"):
+        for peer in BOUNDED_PEERS:
+            if get(w, peer) is None:
+                continue
+            add("%s conveyor/%s cpu >= 1.5" % (w, peer), cpu(w, "conveyor", peer), 1.5)
+            add("%s conveyor/%s wall > 1" % (w, peer), wall(w, "conveyor", peer), 1.0, True)
+    # The hand-off.
+    for peer in ("tbb", "crossbeam", "moodycamel-spsc"):
+        add("W3 conveyor/%s > 1" % peer, wall("W3", "conveyor", peer), 1.0, True)
+    add("W3 conveyor/go >= 0.8", wall("W3", "conveyor", "go"), 0.8)
+    c3 = get("W3", "conveyor")
+    add("W3 conveyor max/min <= %g (not bimodal)" % NOISY,
+        c3["rate_max"] / c3["rate_min"] if c3 and c3["rate_min"] else None, NOISY, le=True)
+    # Wake-up latency.
+    for peer in ("go", "mutex+condvar"):
+        a = get("W5", peer)
+        add("W5 p99 %s/conveyor >= 1" % peer, a and a.get("ratio"), 1.0)
+    # Earlier targets, kept.
     for w in ("W1", "W2", "W3", "W6"):
-        for peer, need, gt in (("glib", 2.0, False), ("glib-bounded", 2.0, False),
-                               ("mutex+condvar", 2.0, False), ("tbb", 1.0, True),
-                               ("moodycamel", 1.0, True), ("python", 100.0, False)):
-            name = "%s conveyor/%s %s %g" % (w, peer, ">" if gt else ">=", need)
-            if w == "W3" and peer in UNBOUNDED:
-                add(name, None, need, gt,
-                    "unbounded: capacity 1 does not apply, no hand-off to compare")
-            else:
-                add(name, ratio(w, peer), need, gt)
-    a2, a16 = agg.get(("W2", "conveyor")), agg.get(("W2x16", "conveyor"))
+        for peer, need in (("glib-bounded", 2.0), ("mutex+condvar", 2.0),
+                           ("python", 100.0)):
+            add("%s conveyor/%s >= %g" % (w, peer, need), wall(w, "conveyor", peer), need)
+    a2, a16 = get("W2", "conveyor"), get("W2x16", "conveyor")
     add("W2x16 conveyor 16P16C / 4P4C >= 0.5",
         a16["rate_median"] / a2["rate_median"] if a2 and a16 else None, 0.5)
     cv4 = conveyor_impl(agg, "W4")
-    add("W4 %s/python-seed >= 50" % cv4, ratio("W4", "python-seed"), 50.0)
-    add("W4 %s/glib >= 1" % cv4, ratio("W4", "glib"), 1.0)
-    add("W4 %s/glib-bounded >= 1" % cv4, ratio("W4", "glib-bounded"), 1.0)
-    add("W5 p99 mutex+condvar/conveyor >= 1", ratio("W5", "mutex+condvar"), 1.0)
+    add("W4 %s/glib-bounded >= 1" % cv4, wall("W4", cv4, "glib-bounded"), 1.0)
+    # Unbounded peers: shown, not counted.
+    for w in WORKLOADS:
+        for peer in sorted(UNBOUNDED):
+            v = wall(w, conveyor_impl(agg, w), peer)
+            if v is not None and w not in ("W3", "W5"):
+                res.append({"target": "%s %s/%s" % (w, conveyor_impl(agg, w), peer),
+                            "ratio": v, "need": None, "status": "INFO",
+                            "note": "unbounded peer, not counted"})
     # Batched pipeline configurations: shown, not counted.
     for (w, impl), a in sorted(agg.items()):
         if w == "W4" and is_variant(impl):
-            for peer, need in (("python-seed", 50.0), ("glib", 1.0)):
-                p = agg.get((w, peer))
-                if p:
-                    res.append({"target": "W4 %s/%s >= %g" % (impl, peer, need),
-                                "ratio": a["rate_median"] / p["rate_median"],
-                                "need": need, "status": "INFO",
-                                "note": "batched configuration, not counted"})
+            p = agg.get((w, "glib-bounded"))
+            if p:
+                res.append({"target": "W4 %s/glib-bounded >= 1" % impl,
+                            "ratio": a["rate_median"] / p["rate_median"],
+                            "need": 1.0, "status": "INFO",
+                            "note": "batched configuration, not counted"})
     return res
 
 
@@ -185,40 +293,70 @@ def order_key(a):
     return (WORKLOADS.index(w) if w in WORKLOADS else 99, impl_rank(impl), impl)
 
 
+def fmt_ratio(v):
+    return "-" if v is None else "%.2fx" % v
+
+
 def render(agg, tgts, instr, meta):
     lines = []
     lines.append("conveyor benchmark  %s" % "  ".join(
         "%s=%s" % kv for kv in meta.items()))
-    lines.append("ratio = conveyor median / peer median (W5: peer p99 / "
-                 "conveyor p99); above 1 means conveyor is ahead")
+    lines.append("items/s and CPU ns/item (user+sys of the process / items): median "
+                 "[min..max] of the repetitions; load: 1-min load average range")
+    lines.append("ratio = conveyor median / peer median (spsc: conveyor-spsc's; "
+                 "W5: peer p99 / conveyor p99); above 1 means conveyor is ahead;")
+    lines.append("lim = fraction of the spin-only limit ring; NOISY = max/min "
+                 "items/s above %g" % NOISY)
     lines.append("")
-    hdr = "%-6s %-21s %-34s %-30s %10s %8s" % (
-        "work", "implementation", "notes", "items/s median [min..max]",
-        "peak RSS", "ratio")
+    hdr = "%-6s %-18s %-26s %-22s %-10s %6s %7s %7s %5s %s" % (
+        "work", "implementation", "items/s median [min..max]",
+        "cpu ns/item [min..max]", "load", "RSS MB", "ratio", "spsc", "lim", "notes")
     lines.append(hdr)
     lines.append("-" * len(hdr))
-    last = None
-    for a in sorted(agg.values(), key=order_key):
+
+    def row(a):
         w = a["workload"]
-        if w != last:
-            if last is not None:
-                lines.append("")
-            lines.append("%s: %s" % (w, DESCRIPTION.get(w, "")))
-            last = w
         if "p99_ns" in a:
             perf = "p50 %s p99 %s max %s us" % (us(a["p50_ns"]), us(a["p99_ns"]),
                                                 us(a["max_ns"]))
         else:
             perf = "%s [%s..%s]" % (si(a["rate_median"]), si(a["rate_min"]),
                                     si(a["rate_max"]))
-        ratio = "-" if a["ratio"] is None else "%.2fx" % a["ratio"]
+        if a["cpu_ns_median"] is not None:
+            cpu = "%s [%s..%s]" % (si(a["cpu_ns_median"]), si(a["cpu_ns_min"]),
+                                   si(a["cpu_ns_max"]))
+        else:
+            cpu = "-"
+        load = ("%.1f-%.1f" % (a["load_min"], a["load_max"])
+                if a["load_min"] is not None else "-")
         notes = a["notes"] if a["notes"] != "-" else ""
         notes = (notes + " " if notes else "") + "n=%s" % si(a["items"])
-        lines.append("%-6s %-21s %-34s %-30s %7.1f MB %8s" % (
-            w, a["impl"], notes[:34], perf, a["rss_kb_max"] / 1024.0, ratio))
-    w4 = [a for a in sorted(agg.values(), key=order_key) if a["workload"] == "W4"]
-    if w4:
+        if a["pinned"]:
+            notes += " pinned"
+        if a["noisy"]:
+            notes = "NOISY " + notes
+        lim = "-" if a.get("of_limit") is None else "%.2f" % a["of_limit"]
+        return "%-6s %-18s %-26s %-22s %-10s %6.1f %7s %7s %5s %s" % (
+            w, a["impl"], perf, cpu, load, a["rss_kb_max"] / 1024.0,
+            fmt_ratio(a.get("ratio")), fmt_ratio(a.get("ratio_spsc")), lim, notes)
+
+    rows = sorted(agg.values(), key=order_key)
+    for w in WORKLOADS + sorted({a["workload"] for a in rows} - set(WORKLOADS)):
+        ws = [a for a in rows if a["workload"] == w]
+        if not ws:
+            continue
+        lines.append("%s: %s" % (w, DESCRIPTION.get(w, "")))
+        for a in ws:
+            if a["bounded"]:
+                lines.append(row(a))
+        unb = [a for a in ws if not a["bounded"]]
+        if unb:
+            lines.append("       unbounded peers (not counted):")
+            for a in unb:
+                lines.append(row(a))
         lines.append("")
+    w4 = [a for a in rows if a["workload"] == "W4"]
+    if w4:
         lines.append("W4 per-item overhead (wall time / items): " + ", ".join(
             "%s %s" % (a["impl"], ns_per(a["rate_median"])) for a in w4))
     if instr:
@@ -233,14 +371,92 @@ def render(agg, tgts, instr, meta):
     lines.append("targets (ratios from this run)")
     for t in tgts:
         val = "-" if t["ratio"] is None else "%.2f" % t["ratio"]
-        lines.append("  %-7s %-44s %8s%s" % (
+        lines.append("  %-7s %-48s %8s%s" % (
             t["status"], t["target"], val,
             "  (" + t["note"] + ")" if t["note"] else ""))
     met = sum(t["status"] == "MET" for t in tgts)
     missed = sum(t["status"] == "MISSED" for t in tgts)
     na = sum(t["status"] == "N/A" for t in tgts)
+    noisy = [a["workload"] + " " + a["impl"] for a in rows if a["noisy"]]
     lines.append("  %d MET, %d MISSED, %d N/A" % (met, missed, na))
+    lines.append("  noisy rows (max/min > %g): %s" % (NOISY, ", ".join(noisy) or "none"))
     return "\n".join(lines) + "\n", missed
+
+
+def svg_chart(agg, meta):
+    """conveyor's ratio to each peer per workload (log scale), the bar at the
+    median ratio, the whisker over the per-repetition ratios."""
+    bars = []  # (workload, label, ratio, lo, hi, unbounded)
+    rows = sorted(agg.values(), key=order_key)
+    for w in WORKLOADS:
+        for suffix, ref in (("", conveyor_impl(agg, w)), ("_spsc", "conveyor-spsc")):
+            if (w, ref) not in agg:
+                continue
+            for a in rows:
+                if a["workload"] != w or a.get("ratio" + suffix) is None:
+                    continue
+                # conveyor-spsc's own bars: against its two targets only.
+                if suffix and a["impl"] not in ("limit", "moodycamel-spsc"):
+                    continue
+                rng = a.get("ratio_range" + suffix) or [a["ratio" + suffix]] * 2
+                bars.append((w, "%s / %s" % (ref, a["impl"]), a["ratio" + suffix],
+                             rng[0], rng[1], not a["bounded"]))
+    if not bars:
+        return None
+    import math
+    lo_v, hi_v = 0.01, 1000.0
+    left, width, bar_h, gap = 300, 520, 14, 4
+    x0, x1 = left, left + width
+
+    def x(v):
+        v = min(max(v, lo_v), hi_v)
+        return x0 + (math.log10(v) - math.log10(lo_v)) / (
+            math.log10(hi_v) - math.log10(lo_v)) * width
+
+    out, y, last = [], 60, None
+    for w, label, r, lo, hi, unb in bars:
+        if w != last:
+            y += 10
+            out.append('<text x="8" y="%d" font-weight="bold">%s: %s</text>' % (
+                y + 10, w, esc(DESCRIPTION.get(w, ""))))
+            y += bar_h + gap
+            last = w
+        colour = "#9aa" if unb else ("#2a7" if r >= 1 else "#d54")
+        out.append('<text x="%d" y="%d" text-anchor="end">%s%s</text>' % (
+            left - 6, y + 11, esc(label), " (unbounded)" if unb else ""))
+        xr = x(r)
+        out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>' % (
+            min(x(1), xr), y, abs(xr - x(1)), bar_h, colour))
+        out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#222"/>' % (
+            x(lo), x(hi), y + bar_h // 2, y + bar_h // 2))
+        for v in (lo, hi):
+            out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#222"/>' % (
+                x(v), x(v), y + 3, y + bar_h - 3))
+        out.append('<text x="%d" y="%d">%.2fx</text>' % (x1 + 6, y + 11, r))
+        y += bar_h + gap
+    height = y + 40
+    grid = []
+    for v in (0.01, 0.1, 0.5, 1, 2, 10, 100, 1000):
+        grid.append('<line x1="%.1f" x2="%.1f" y1="50" y2="%d" stroke="%s"/>' % (
+            x(v), x(v), y, "#000" if v == 1 else "#ddd"))
+        grid.append('<text x="%.1f" y="%d" text-anchor="middle">%gx</text>' % (
+            x(v), y + 16, v))
+    title = ("conveyor / peer, items/s (W5: p99 latency), median of %s "
+             "repetitions; whiskers: range of per-repetition ratios" % meta.get("reps", "?"))
+    sub = "  ".join("%s=%s" % kv for kv in meta.items())
+    return ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+            'font-family="sans-serif" font-size="11">\n'
+            '<rect width="100%%" height="100%%" fill="#fff"/>\n'
+            '<text x="8" y="18" font-size="13" font-weight="bold">%s</text>\n'
+            '<text x="8" y="36" fill="#555">%s</text>\n%s\n%s\n'
+            '<text x="8" y="%d" fill="#555">green: conveyor ahead; red: behind; '
+            'grey: unbounded peer (not counted)</text>\n</svg>\n' % (
+                x1 + 70, height, esc(title), esc(sub), "\n".join(grid),
+                "\n".join(out), height - 8))
+
+
+def esc(t):
+    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def cell(a, c):
@@ -248,7 +464,7 @@ def cell(a, c):
     if v is None:
         return ""
     if isinstance(v, float):
-        return "%.4f" % v if c == "ratio" else "%.1f" % v
+        return "%.4f" % v if "ratio" in c or c == "of_limit" else "%.1f" % v
     return str(v)
 
 
@@ -280,8 +496,9 @@ def main():
     with open(outdir + "/results.txt", "w") as f:
         f.write(text)
     cols = ["workload", "impl", "runs", "items", "rate_median", "rate_min",
-            "rate_max", "rss_kb_max", "p50_ns", "p99_ns", "max_ns", "ratio",
-            "notes"]
+            "rate_max", "cpu_ns_median", "cpu_ns_min", "cpu_ns_max", "load_min",
+            "load_max", "noisy", "rss_kb_max", "p50_ns", "p99_ns", "max_ns",
+            "ratio", "cpu_ratio", "ratio_spsc", "of_limit", "notes"]
     with open(outdir + "/results.tsv", "w") as f:
         f.write("\t".join(cols) + "\n")
         for a in sorted(agg.values(), key=order_key):
@@ -291,6 +508,10 @@ def main():
                    "results": sorted(agg.values(), key=order_key),
                    "instructions": instr, "targets": tgts}, f, indent=1)
         f.write("\n")
+    svg = svg_chart(agg, meta)
+    if svg:
+        with open(outdir + "/ratios.svg", "w") as f:
+            f.write(svg)
     return 3 if strict and missed else 0
 
 

@@ -3,15 +3,18 @@
 # conveyor and each peer in one run, then print the table of ratios.
 #
 #   bench/run.sh [--quick] [--reps N] [--only W1,W4,...] [--impls a,b,...]
-#                [--no-instr] [--strict] [--dry-run]
+#                [--pin] [--no-instr] [--strict] [--dry-run]
 #
-#   --quick     small sizes, 1 repetition, small instruction counts: a smoke
-#               test that the whole harness works (its numbers mean little)
-#   --reps N    repetitions (default 5); implementations alternate in each
+#   --quick     small sizes, 3 repetitions, no instruction counts: about a
+#               minute, to see that everything works and roughly where
+#               things stand
+#   --reps N    repetitions (default 7); implementations alternate in each
 #   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
-#   --impls     drivers to run (conveyor conveyor_pipeline
-#               conveyor_pipeline_b1 conveyor_pipeline_b64 mutexcv glib glib_bounded tbb moodycamel
+#   --impls     drivers to run (conveyor conveyor_spsc limit
+#               conveyor_pipeline conveyor_pipeline_b1 conveyor_pipeline_b64
+#               mutexcv glib glib_bounded tbb moodycamel moodycamel_tok moodycamel_spsc
 #               crossbeam go python)
+#   --pin       pin each C/C++ driver's threads to distinct CPUs (BENCH_PIN=1)
 #   --no-instr  skip the instruction counts under valgrind callgrind
 #   --strict    exit 3 when a target is missed
 #   --dry-run   build, then print the commands a run would make, and stop
@@ -27,7 +30,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-$root/build/bench}
 python=${PYTHON:-python3}
-quick=0 reps=5 only="" impls="" instr=1 strict="" dry=0
+quick=0 reps=7 only="" impls="" instr=1 strict="" dry=0 pin=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -35,14 +38,19 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --impls) impls=$2; shift ;;
     --no-instr) instr=0 ;;
+    --pin) pin=1 ;;
     --strict) strict=--strict ;;
     --dry-run) dry=1 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-[ "$quick" = 1 ] && [ "$reps" = 5 ] && reps=1
+if [ "$quick" = 1 ]; then
+  [ "$reps" = 7 ] && reps=3
+  instr=0
+fi
+if [ "$pin" = 1 ]; then export BENCH_PIN=1; else unset BENCH_PIN; fi
 
 # ---- build ----
 mkdir -p "$build"
@@ -96,21 +104,23 @@ else
 fi
 
 # ---- workloads: label, driver arguments, items (full, quick), Python items ----
-# W1 10M items, W4 1M items: as specified.  W2/W3 have no specified count:
-# sized to take seconds, not minutes.  Python runs fewer items where it would
-# take minutes (it reports items/s all the same), except the seed program.
+# Sized so that each run takes a fraction of a second to a few seconds on 2
+# cores: 7 repetitions of everything then fit in about 12 minutes.  Python
+# runs fewer items where the full count would take minutes (it reports
+# items/s all the same).
 declare -A args full quick_n pyfull pyquick
-args[W1]="--workload W1 --capacity 1024";                        full[W1]=10000000; quick_n[W1]=200000; pyfull[W1]=200000;  pyquick[W1]=20000
-args[W2]="--workload W2 --capacity 1024 --producers 4 --consumers 4";   full[W2]=4000000;  quick_n[W2]=200000; pyfull[W2]=100000;  pyquick[W2]=20000
-args[W2x16]="--workload W2 --capacity 1024 --producers 16 --consumers 16"; full[W2x16]=1000000; quick_n[W2x16]=200000; pyfull[W2x16]=100000; pyquick[W2x16]=20000
-args[W3]="--workload W3 --capacity 1";                           full[W3]=200000;   quick_n[W3]=5000;   pyfull[W3]=20000;   pyquick[W3]=2000
-args[W4]="--workload W4 --capacity 1024 --stages 3,4,5";         full[W4]=1000000;  quick_n[W4]=20000;  pyfull[W4]=1000000; pyquick[W4]=20000
-args[W5]="--workload W5 --capacity 1024 --period-us 1000";       full[W5]=2000;     quick_n[W5]=100;    pyfull[W5]=2000;    pyquick[W5]=100
-args[W6]="--workload W6 --capacity 1024 --batch 64";             full[W6]=10000000; quick_n[W6]=200000; pyfull[W6]=200000;  pyquick[W6]=20000
+args[W1]="--workload W1 --capacity 1024";                        full[W1]=5000000;  quick_n[W1]=500000; pyfull[W1]=100000;  pyquick[W1]=20000
+args[W2]="--workload W2 --capacity 1024 --producers 4 --consumers 4";   full[W2]=2000000;  quick_n[W2]=200000; pyfull[W2]=50000;   pyquick[W2]=20000
+args[W2x16]="--workload W2 --capacity 1024 --producers 16 --consumers 16"; full[W2x16]=1000000; quick_n[W2x16]=200000; pyfull[W2x16]=50000; pyquick[W2x16]=20000
+args[W3]="--workload W3 --capacity 1";                           full[W3]=200000;   quick_n[W3]=20000;  pyfull[W3]=20000;   pyquick[W3]=2000
+args[W4]="--workload W4 --capacity 1024 --stages 3,4,5";         full[W4]=1000000;  quick_n[W4]=50000;  pyfull[W4]=200000;  pyquick[W4]=20000
+args[W5]="--workload W5 --capacity 1024 --period-us 1000";       full[W5]=1000;     quick_n[W5]=200;    pyfull[W5]=1000;    pyquick[W5]=200
+args[W6]="--workload W6 --capacity 1024 --batch 64";             full[W6]=5000000;  quick_n[W6]=500000; pyfull[W6]=100000;  pyquick[W6]=20000
 workloads=(W1 W2 W2x16 W3 W4 W5 W6)
 [ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
 
-all_impls=(conveyor mutexcv glib glib_bounded tbb moodycamel crossbeam go python)
+all_impls=(conveyor conveyor_spsc limit mutexcv glib glib_bounded tbb moodycamel moodycamel_tok
+           moodycamel_spsc crossbeam go python)
 [ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b1 conveyor_pipeline_b64 "${all_impls[@]}")
 if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
 drivers=()
@@ -132,6 +142,13 @@ items_for() { # label driver
 
 cmd_for() { # label driver items -> prints the command, or nothing if n/a
   local w=$1 d=$2 n=$3
+  # Single-producer single-consumer queues run the 1P1C workloads only; the
+  # spin-only limit ring only the streams (it never sleeps: W5 would burn a
+  # CPU for the whole run).
+  case "$d:$w" in
+    conveyor_spsc:W[1356] | moodycamel_spsc:W[1356] | limit:W[13]) ;;
+    conveyor_spsc:* | moodycamel_spsc:* | limit:*) return 0 ;;
+  esac
   case "$d" in
     python)
       if [ "$w" = W4 ]; then echo "$python $root/bench/seed_pipeline.py --items $n --label W4"
@@ -170,10 +187,11 @@ for ((r = 0; r < reps; r++)); do
         continue
       fi
       if line=$(timeout "$timeout_s" $cmd 2>"$out/stderr.last"); then
-        printf '%s\n' "$line" | grep '^result' >>"$raw" || {
+        printf '%s\n' "$line" | grep '^result' | sed "s/\$/\trep=$r/" >>"$raw" || {
           echo "bench: FAILED: $w $d printed no result line" >&2; failed=1; }
         rate=$(printf '%s\n' "$line" | grep -o 'rate=[0-9.]*' | cut -d= -f2)
-        printf 'bench: [%d/%d] %-6s %-18s %14.0f items/s\n' $((r + 1)) "$reps" "$w" "$d" "$rate" >&2
+        cpu=$(printf '%s\n' "$line" | grep -o 'cpu_ns_per_item=[0-9.]*' | cut -d= -f2)
+        printf 'bench: [%d/%d] %-6s %-18s %14.0f items/s %10s cpu ns/item\n' $((r + 1)) "$reps" "$w" "$d" "$rate" "${cpu:--}" >&2
       else
         rc=$?
         echo "bench: FAILED (exit $rc): $cmd" >&2
@@ -198,7 +216,7 @@ if [ "$instr" = 1 ] && command -v valgrind >/dev/null; then
     else n1=10000; [ "$quick" = 1 ] && n1=2000; fi
     n2=$((n1 * 2))
     for d in "${drivers[@]}"; do
-      case "$d" in python|go|conveyor_pipeline*) continue ;; esac
+      case "$d" in python|go|limit|conveyor_pipeline*) continue ;; esac
       ir=()
       name=""
       for n in $n1 $n2; do
@@ -223,11 +241,11 @@ rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 set +e
 $python "$root/bench/report.py" "$raw" "$out" $strict \
   --meta "date=$(date -u +%Y-%m-%dT%H:%MZ)" --meta "commit=$rev" \
-  --meta "cpus=$(nproc)" --meta "reps=$reps" --meta "quick=$quick" \
+  --meta "cpus=$(nproc)" --meta "reps=$reps" --meta "quick=$quick" --meta "pinned=$pin" \
   --meta "load_at_start=${load// /,}"
 status=$?
 set -e
-echo "bench: results in $out/results.txt, results.tsv, results.json (raw lines: raw.tsv)" >&2
+echo "bench: results in $out/results.txt, results.tsv, results.json, ratios.svg (raw lines: raw.tsv)" >&2
 if [ "$failed" != 0 ]; then
   echo "bench: SOME RUNS FAILED (see above): the table is incomplete" >&2
   exit 1

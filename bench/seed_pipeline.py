@@ -11,6 +11,7 @@ printed as the benchmark's result line.  Exits 1 if done_queue does not hold
 exactly 1..N.
 """
 import argparse
+import os
 import resource
 import sys
 import time
@@ -89,7 +90,7 @@ def main():
     upload_queue = ClosableQueue()
     done_queue = ClosableQueue()
 
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     download_threads = start_threads(
         3, download, download_queue, resize_queue)
     resize_threads = start_threads(
@@ -104,6 +105,7 @@ def main():
     stop_threads(resize_queue, resize_threads)
     stop_threads(upload_queue, upload_threads)
     secs = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
 
     print(done_queue.qsize(), 'items finished', file=sys.stderr)
 
@@ -116,8 +118,11 @@ def main():
         sys.exit(1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("result\tworkload=%s\timpl=python-seed\titems=%d\tsecs=%.6f\t"
-          "rate=%.1f\trss_kb=%d\tcapacity=0\tproducers=1\tconsumers=5\t"
-          "notes=unbounded\tstages=3/4/5" % (args.label, n, secs, n / secs, rss))
+          "rate=%.1f\tcpu_ns=%d\tcpu_ns_per_item=%.2f\tload1=%.2f\tpinned=0\t"
+          "rss_kb=%d\tcapacity=0\tproducers=1\tconsumers=5\t"
+          "notes=unbounded\tstages=3/4/5"
+          % (args.label, n, secs, n / secs, cpu * 1e9, cpu * 1e9 / n,
+             os.getloadavg()[0], rss))
 
 
 if __name__ == "__main__":

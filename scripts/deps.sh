@@ -11,7 +11,7 @@ set -euo pipefail
 
 pkgs_core="build-essential gcc clang libclang-rt-14-dev cmake pkg-config valgrind libhiredis-dev redis-server"
 pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools nginx python3 curl"
-pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev golang-go librust-crossbeam-channel-dev python3 parallel curl python3-pil valgrind"
+pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev libreaderwriterqueue-dev golang-go librust-crossbeam-channel-dev python3 parallel curl python3-pil valgrind"
 
 want=()
 for group in "$@"; do

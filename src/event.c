@@ -28,7 +28,7 @@ static void global_init(void) {
 void cv__event_global_init(void) { pthread_once(&global_once, global_init); }
 
 /* The waiter's half of the barrier pair (see event.h). */
-static void heavy_barrier(const cv__event *e) {
+void cv__event_heavy_barrier(const cv__event *e) {
   if (e->asymmetric &&
       syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
     return;
@@ -75,7 +75,7 @@ void cv__event_prepare(cv__event *e, cv__waiter *w) {
   w->listed = true;
   atomic_fetch_add_explicit(&e->nwaiters, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&e->mu);
-  heavy_barrier(e);
+  cv__event_heavy_barrier(e);
 }
 
 static void leave(cv__event *e, cv__waiter *w) {

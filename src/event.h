@@ -103,14 +103,24 @@ extern _Atomic int cv__event_asymmetric;
 /* Decides, once per process, whether the asymmetric fence is available. */
 void cv__event_global_init(void);
 
-/* The notifier's half of the barrier pair, then the load of nwaiters: true
- * if someone sleeps (or is about to).  Call after the store or
- * read-modify-write that made the waited-for state true. */
-static inline bool cv__event_waiting(cv__event *e) {
+/* The two halves of a barrier pair, as the event's waiters and notifiers
+ * use them, for other store-buffering handshakes on the same threads: the
+ * light half on the hot path (a compiler barrier when asymmetric), the heavy
+ * half on the rare one (membarrier when asymmetric).  Either way a store
+ * before one half and a load after it cannot both miss the other side's. */
+static inline void cv__event_light_barrier(const cv__event *e) {
   if (e->asymmetric)
     atomic_signal_fence(memory_order_seq_cst);
   else
     cv__full_barrier();
+}
+void cv__event_heavy_barrier(const cv__event *e);
+
+/* The notifier's half of the barrier pair, then the load of nwaiters: true
+ * if someone sleeps (or is about to).  Call after the store or
+ * read-modify-write that made the waited-for state true. */
+static inline bool cv__event_waiting(cv__event *e) {
+  cv__event_light_barrier(e);
   return atomic_load_explicit(&e->nwaiters, memory_order_relaxed) != 0;
 }
 

@@ -2,11 +2,13 @@
  *
  * DESIGN
  *
- * Two implementations stand behind the one API.  A bounded FIFO queue, the
- * shape pipelines use, is the lock-free ring of ring.c on Linux.  Every
+ * Three implementations stand behind the one API.  A bounded FIFO queue, the
+ * shape pipelines use, is the lock-free ring of ring.c on Linux, or, when
+ * created with the hints of one producer and one consumer, the
+ * single-producer single-consumer ring of spsc.c.  Every
  * other queue (LIFO, priority, unbounded, or any queue in the portable
  * build, CV_LOCKFREE=OFF, which has no futex and no membarrier) is the mutex
- * implementation below.  This file checks arguments for both and
+ * implementation below.  This file checks arguments for all of them and
  * dispatches.
  *
  * The mutex implementation.  One mutex guards the whole queue; three condition variables, all on
@@ -47,12 +49,14 @@
  * queue).  The destroy callback never does: an immediate shutdown removes
  * items in small batches and destroys each batch with the mutex released.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conveyor/queue.h"
 #include "internal.h"
 #include "ring.h"
+#include "spsc.h"
 
 /* CV_HAVE_RING comes from the build: 1 where the ring and its event count
  * are compiled (Linux, CV_LOCKFREE=ON), 0 for the portable C11 + pthreads
@@ -63,6 +67,12 @@
 #endif
 
 const int cv__queue_have_ring = CV_HAVE_RING;
+
+#if !CV_HAVE_RING
+/* No spsc.c in this build, so nothing checks the single-producer
+ * single-consumer promise (spsc.h); the hint selects the mutex queue. */
+const bool cv__spsc_checked = false;
+#endif
 
 int cv__queue_force_locked = 0;
 int cv__queue_force_symmetric = 0;
@@ -76,6 +86,7 @@ typedef struct pq_entry {
 
 struct cv_queue {
   cv__ring *fast; /* non-NULL: a bounded FIFO served by ring.c */
+  cv__spsc *spsc; /* non-NULL: a bounded FIFO for 1 producer, 1 consumer */
   pthread_mutex_t mu;
   pthread_cond_t not_empty; /* getters sleep here */
   pthread_cond_t not_full;  /* putters sleep here */
@@ -243,8 +254,10 @@ int cv__queue_create_ex(cv_queue **out, const cv_queue_options *opts,
 
 #if CV_HAVE_RING
   if (o.order == CV_FIFO && o.capacity > 0 && !cv__queue_force_locked) {
-    int rc = cv__ring_create(&q->fast, o.capacity,
-                             (flags & CV__QUEUE_ASYMMETRIC) != 0);
+    bool asym = (flags & CV__QUEUE_ASYMMETRIC) != 0;
+    int rc = o.producers == 1 && o.consumers == 1
+                 ? cv__spsc_create(&q->spsc, o.capacity, asym)
+                 : cv__ring_create(&q->fast, o.capacity, asym);
     if (rc != CV_OK) {
       free(q);
       return rc;
@@ -293,6 +306,13 @@ int cv_queue_destroy(cv_queue *q) {
     if (cv__ring_busy(q->fast))
       return CV_EBUSY;
     cv__ring_free(q->fast, q->destroy, q->destroy_arg);
+    free(q);
+    return CV_OK;
+  }
+  if (q->spsc) {
+    if (cv__spsc_busy(q->spsc))
+      return CV_EBUSY;
+    cv__spsc_free(q->spsc, q->destroy, q->destroy_arg);
     free(q);
     return CV_OK;
   }
@@ -410,6 +430,8 @@ int cv_queue_put(cv_queue *q, void *item, int64_t timeout_ns) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_put(q->fast, &item, 1, &done, timeout_ns);
+  if (q->spsc)
+    return cv__spsc_put(q->spsc, &item, 1, &done, timeout_ns);
 #endif
   pthread_mutex_lock(&q->mu);
   int rc = put_locked(q, &item, 1, &done, timeout_ns);
@@ -432,6 +454,12 @@ int cv_queue_put_many(cv_queue *q, void *const *items, size_t n, size_t *nput,
 #if CV_HAVE_RING
   if (q->fast) {
     rc = cv__ring_put(q->fast, items, n, &done, timeout_ns);
+    if (nput)
+      *nput = done;
+    return rc;
+  }
+  if (q->spsc) {
+    rc = cv__spsc_put(q->spsc, items, n, &done, timeout_ns);
     if (nput)
       *nput = done;
     return rc;
@@ -506,6 +534,8 @@ int cv_queue_get(cv_queue *q, void **item, int64_t timeout_ns) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_get(q->fast, item, 1, &got, timeout_ns);
+  if (q->spsc)
+    return cv__spsc_get(q->spsc, item, 1, &got, timeout_ns);
 #endif
   pthread_mutex_lock(&q->mu);
   int rc = get_locked(q, item, 1, &got, timeout_ns);
@@ -526,6 +556,8 @@ int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_get(q->fast, items, max, nget, timeout_ns);
+  if (q->spsc)
+    return cv__spsc_get(q->spsc, items, max, nget, timeout_ns);
 #endif
   pthread_mutex_lock(&q->mu);
   int rc = get_locked(q, items, max, nget, timeout_ns);
@@ -541,6 +573,8 @@ int cv_queue_task_done_n(cv_queue *q, size_t n) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_task_done(q->fast, n);
+  if (q->spsc)
+    return cv__spsc_task_done(q->spsc, n);
 #endif
   pthread_mutex_lock(&q->mu);
   int rc = CV_OK;
@@ -565,6 +599,8 @@ int cv_queue_join(cv_queue *q, int64_t timeout_ns) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_join(q->fast, timeout_ns);
+  if (q->spsc)
+    return cv__spsc_join(q->spsc, timeout_ns);
 #endif
   int64_t deadline = cv__deadline(timeout_ns);
   int rc = CV_OK;
@@ -602,6 +638,10 @@ int cv_queue_close(cv_queue *q) {
     cv__ring_close(q->fast, false);
     return CV_OK;
   }
+  if (q->spsc) {
+    cv__spsc_close(q->spsc, false);
+    return CV_OK;
+  }
 #endif
   pthread_mutex_lock(&q->mu);
   if (q->state == Q_OPEN) {
@@ -623,6 +663,13 @@ int cv_queue_shutdown(cv_queue *q, cv_shutdown_mode mode) {
       cv__ring_discard(q->fast, q->destroy, q->destroy_arg);
     else
       cv__ring_close(q->fast, true);
+    return CV_OK;
+  }
+  if (q->spsc) {
+    if (mode == CV_SHUTDOWN_IMMEDIATE)
+      cv__spsc_discard(q->spsc, q->destroy, q->destroy_arg);
+    else
+      cv__spsc_close(q->spsc, true);
     return CV_OK;
   }
 #endif
@@ -674,6 +721,8 @@ size_t cv_queue_size(const cv_queue *q) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_size(q->fast);
+  if (q->spsc)
+    return cv__spsc_size(q->spsc);
 #endif
   LOCKED_READ(q, q->count, size_t);
 }
@@ -684,6 +733,8 @@ bool cv_queue_empty(const cv_queue *q) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_size(q->fast) == 0;
+  if (q->spsc)
+    return cv__spsc_size(q->spsc) == 0;
 #endif
   LOCKED_READ(q, q->count == 0, bool);
 }
@@ -694,6 +745,8 @@ bool cv_queue_full(const cv_queue *q) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_size(q->fast) >= q->capacity;
+  if (q->spsc)
+    return cv__spsc_size(q->spsc) >= q->capacity;
 #endif
   LOCKED_READ(q, q->capacity > 0 && q->count >= q->capacity, bool);
 }
@@ -706,6 +759,8 @@ bool cv_queue_is_closed(const cv_queue *q) {
 #if CV_HAVE_RING
   if (q->fast)
     return cv__ring_is_closed(q->fast);
+  if (q->spsc)
+    return cv__spsc_is_closed(q->spsc);
 #endif
   LOCKED_READ(q, q->state != Q_OPEN, bool);
 }
@@ -716,6 +771,10 @@ int cv_queue_stats_get(const cv_queue *q, cv_queue_stats *out) {
 #if CV_HAVE_RING
   if (q->fast) {
     cv__ring_stats(q->fast, out);
+    return CV_OK;
+  }
+  if (q->spsc) {
+    cv__spsc_stats(q->spsc, out);
     return CV_OK;
   }
 #endif

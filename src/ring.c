@@ -24,9 +24,13 @@
  * other down through false sharing.
  *
  * Blocking.  Nothing here ever polls.  A thread that finds the ring full
- * (empty) spins for a short while, since on another core the other side is
- * usually a few hundred nanoseconds from making room, then sleeps on the
- * event count `not_full` (`not_empty`), see event.h.  Every publication is a
+ * (empty) waits for the slot at its side's position to turn, reading it
+ * without claiming: it spins about as long as the other side has recently
+ * taken to respond, and only while the other side last ran on another CPU,
+ * then yields a few times (spin.h; with several threads per side, one of
+ * them asleep says nothing about the others, so the ring does not use
+ * spin.h's "peer asleep" test); then it sleeps on the event count
+ * `not_full` (`not_empty`), see event.h.  Every publication is a
  * release store followed by cv__event_notify, which makes a system call only
  * when someone sleeps and, on an asymmetric ring where membarrier(2)
  * exists, costs no fence; a symmetric ring (pipelines) pays a full barrier
@@ -86,16 +90,15 @@
 #include "event.h"
 #include "internal.h"
 #include "ring.h"
+#include "spin.h"
 
 #define CLOSED_BIT ((uint64_t)1 << 63)
 #define CACHE_LINE 64
 
-/* A blocking call re-tries SPIN_PAUSES times with a pause instruction, then
- * SPIN_YIELDS times after giving up the CPU, before it sleeps.  Yielding
- * beats spinning when threads outnumber cores (the peer that would make
- * progress may be waiting for this very core), and is still far cheaper than
- * a sleep and a wake-up.  A non-blocking call grants a peer that is in the
- * middle of publishing or freeing the slot it needs the same rounds. */
+/* A non-blocking call that finds a peer in the middle of publishing or
+ * freeing the slot it needs grants it SPIN_PAUSES rounds with a pause
+ * instruction, then SPIN_YIELDS after giving up the CPU.  A blocking call
+ * waits with the adaptive spin of spin.h instead (see "Blocking"). */
 #define SPIN_PAUSES 8
 #define SPIN_YIELDS 8
 
@@ -111,9 +114,16 @@ struct cv__ring {
   alignas(CACHE_LINE) _Atomic uint64_t enq; /* next position | CLOSED_BIT */
   _Atomic uint64_t deq_seen;   /* a past value of deq, for the mark */
   _Atomic uint64_t high_water; /* most items queued at once */
+  _Atomic uint32_t pspin;      /* producers' spin average (spin.h) */
 
   /* Consumers' line. */
   alignas(CACHE_LINE) _Atomic uint64_t deq; /* next position to take */
+  _Atomic uint32_t cspin;                   /* consumers' spin average */
+
+  /* Where each side last waited (spin.h): read on every wait, written
+   * only when a side moves. */
+  alignas(CACHE_LINE) _Atomic int pcpu;
+  _Atomic int ccpu;
 
   alignas(CACHE_LINE) cv__event not_empty; /* getters sleep here */
   alignas(CACHE_LINE) cv__event not_full;  /* putters sleep here */
@@ -206,6 +216,10 @@ int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   atomic_init(&r->deq_seen, 0);
   atomic_init(&r->high_water, 0);
   atomic_init(&r->deq, 0);
+  atomic_init(&r->pspin, CV__SPIN_MIN);
+  atomic_init(&r->cspin, CV__SPIN_MIN);
+  atomic_init(&r->pcpu, -1);
+  atomic_init(&r->ccpu, -1);
   if (cv__event_init(&r->not_empty, asymmetric) != CV_OK)
     goto fail_e1;
   if (cv__event_init(&r->not_full, asymmetric) != CV_OK)
@@ -419,6 +433,25 @@ static bool backoff(unsigned *round) {
   return true;
 }
 
+/* What a blocked call waits for, read without claiming anything: the slot
+ * at its side's position turned (freed, published), or the queue ended. */
+static bool put_ready(void *arg) {
+  cv__ring *r = arg;
+  uint64_t pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+  if (pos & CLOSED_BIT)
+    return true;
+  uint64_t seq = atomic_load_explicit(&slot_at(r, pos)->seq, memory_order_acquire);
+  return (int64_t)(seq - 2 * pos) >= 0;
+}
+
+static bool get_ready(void *arg) {
+  cv__ring *r = arg;
+  uint64_t pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+  uint64_t seq = atomic_load_explicit(&slot_at(r, pos)->seq, memory_order_acquire);
+  return (int64_t)(seq - (2 * pos + 1)) >= 0 ||
+         (atomic_load_explicit(&r->enq, memory_order_relaxed) & CLOSED_BIT) != 0;
+}
+
 /* ---- put -------------------------------------------------------------- */
 
 /* One attempt: > 0 items put (claimed and published), 0 full, < 0 a final
@@ -435,7 +468,7 @@ static int put(cv__ring *r, void *const *items, size_t n, size_t *done,
                int64_t timeout_ns, bool *held) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
-  unsigned spins = 0, midop = 0;
+  unsigned midop = 0;
   *done = 0;
   for (;;) {
     long k = try_put(r, items + *done, n - *done);
@@ -451,7 +484,7 @@ static int put(cv__ring *r, void *const *items, size_t n, size_t *done,
           continue;
         return CV_EFULL;
       }
-      if (backoff(&spins))
+      if (cv__spin_wait(&r->pcpu, &r->ccpu, NULL, &r->pspin, put_ready, r))
         continue;
       if (!have_deadline) {
         deadline = cv__deadline(timeout_ns);
@@ -508,7 +541,7 @@ static int get(cv__ring *r, void **items, size_t max, size_t *got,
                int64_t timeout_ns, bool *held) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
-  unsigned spins = 0, midop = 0;
+  unsigned midop = 0;
   long k;
   *got = 0;
   for (;;) {
@@ -521,7 +554,7 @@ static int get(cv__ring *r, void **items, size_t max, size_t *got,
         continue;
       return CV_EEMPTY;
     }
-    if (backoff(&spins))
+    if (cv__spin_wait(&r->ccpu, &r->pcpu, NULL, &r->cspin, get_ready, r))
       continue;
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);

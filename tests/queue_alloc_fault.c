@@ -98,9 +98,11 @@ static void growth_fails_cleanly(cv_queue_order order) {
 
 /* No allocation per item: a bounded queue allocates nothing after creation;
  * an unbounded one a handful of times while it grows, then nothing. */
-static void hot_path_does_not_allocate(cv_queue_order order) {
+static void hot_path_does_not_allocate(cv_queue_order order, bool spsc) {
   enum { N = 20000, CAP = 100 };
   cv_queue_options o = {.order = order, .capacity = CAP, .compare = cmp_intptr};
+  if (spsc) /* one thread makes every call here: the promise holds */
+    o.producers = o.consumers = 1;
   cv_queue *q;
   CHECK_OK(cv_queue_create(&q, &o));
   void *it, *batch[10];
@@ -153,8 +155,12 @@ static void test_main(void) {
     create_fails_cleanly(&unbounded);
     create_fails_cleanly(&bounded);
     growth_fails_cleanly(order);
-    hot_path_does_not_allocate(order);
+    hot_path_does_not_allocate(order, false);
   }
+  /* The single-producer single-consumer ring. */
+  cv_queue_options spsc = {.capacity = 1000, .producers = 1, .consumers = 1};
+  create_fails_cleanly(&spsc);
+  hot_path_does_not_allocate(CV_FIFO, true);
 }
 
 int main(void) {

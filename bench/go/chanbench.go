@@ -67,8 +67,19 @@ func newGate(n int) *gate {
 
 func (g *gate) pass() { g.ready.Done(); <-g.start }
 
+// cpuNs is the CPU time (user + system, all threads) the process has used.
+func cpuNs() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// cpuStart is the process's CPU time when the gate opened.
+var cpuStart int64
+
 func (g *gate) open() time.Time {
 	g.ready.Wait()
+	cpuStart = cpuNs()
 	t0 := time.Now()
 	close(g.start)
 	return t0
@@ -307,6 +318,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: unknown workload %s (W1..W6)\n", *workload)
 		os.Exit(2)
 	}
+	cpu := cpuNs() - cpuStart
+	load1 := -1.0
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				load1 = v
+			}
+		}
+	}
 	if *workload != "W5" {
 		var want sums
 		for v := uint64(1); v <= *items; v++ {
@@ -324,10 +344,11 @@ func main() {
 		name = *workload
 	}
 	secs := elapsed.Seconds()
-	line := fmt.Sprintf("result\tworkload=%s\timpl=go\titems=%d\tsecs=%.6f\trate=%.1f\trss_kb=%d"+
+	line := fmt.Sprintf("result\tworkload=%s\timpl=go\titems=%d\tsecs=%.6f\trate=%.1f"+
+		"\tcpu_ns=%d\tcpu_ns_per_item=%.2f\tload1=%.2f\tpinned=0\trss_kb=%d"+
 		"\tcapacity=%d\tproducers=%d\tconsumers=%d\tnotes=%s",
-		name, *items, secs, float64(*items)/secs, ru.Maxrss, *capacity, *producers,
-		*consumers, notes)
+		name, *items, secs, float64(*items)/secs, cpu, float64(cpu)/float64(*items), load1,
+		ru.Maxrss, *capacity, *producers, *consumers, notes)
 	if extra != "" {
 		line += "\t" + extra
 	}

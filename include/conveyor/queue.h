@@ -81,6 +81,20 @@ typedef struct cv_queue_options {
   void *compare_arg;     /* passed to compare */
   cv_destroy_fn destroy; /* optional: disposes of discarded items */
   void *destroy_arg;     /* passed to destroy */
+  /* Hints: how many threads put (producers) and get (consumers); 0 = any
+   * number.  producers = 1 and consumers = 1 on a bounded FIFO queue is a
+   * promise that at most one thread at a time is inside put, try_put or
+   * put_many, and at most one inside get, try_get or get_many (they may be
+   * different threads each time, as long as the calls of one side do not
+   * overlap).  The queue then runs on a single-producer single-consumer ring
+   * that needs no atomic read-modify-write per item; every other call
+   * (close, shutdown, task_done, join, size, stats, destroy) stays safe from
+   * any thread, and the blocking, close, shutdown, join and stats behaviour
+   * is the same.  Debug builds (NDEBUG undefined) abort with a message when
+   * two calls of one side overlap; release builds do not check, and broken
+   * promises lose or duplicate items.  Other values change nothing today. */
+  unsigned producers;
+  unsigned consumers;
 } cv_queue_options;
 
 /* Which kind of shutdown, for cv_queue_shutdown(). */

@@ -123,6 +123,7 @@ impl Gate {
         while s.0 < n {
             s = self.cv.wait(s).unwrap();
         }
+        CPU_START.store(cpu_ns(), std::sync::atomic::Ordering::SeqCst);
         let t0 = Instant::now();
         s.1 = true;
         self.cv.notify_all();
@@ -332,6 +333,31 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The process's CPU time when the gate opened.
+static CPU_START: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// CPU time (user + system, every thread) the process has used, in ns, from
+/// /proc/self/stat (fields 14 and 15, in USER_HZ = 100 ticks per second:
+/// 10 ms resolution, fine for runs of a tenth of a second or more).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(ticks * 10_000_000)
+        })
+        .unwrap_or(0)
+}
+
+fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(-1.0)
+}
+
 fn main() {
     let o = parse();
     let mut notes = "-".to_string();
@@ -367,6 +393,7 @@ fn main() {
             exit(2)
         }
     };
+    let cpu = cpu_ns().saturating_sub(CPU_START.load(std::sync::atomic::Ordering::SeqCst));
     if o.workload != "W5" {
         let mut want = Sums::default();
         for v in 1..=o.items {
@@ -378,9 +405,9 @@ fn main() {
     }
     let secs = elapsed.as_secs_f64();
     let mut line = format!(
-        "result\tworkload={}\timpl=crossbeam\titems={}\tsecs={:.6}\trate={:.1}\trss_kb={}\tcapacity={}\tproducers={}\tconsumers={}\tnotes={}",
+        "result\tworkload={}\timpl=crossbeam\titems={}\tsecs={:.6}\trate={:.1}\tcpu_ns={}\tcpu_ns_per_item={:.2}\tload1={:.2}\tpinned=0\trss_kb={}\tcapacity={}\tproducers={}\tconsumers={}\tnotes={}",
         o.label.as_deref().unwrap_or(&o.workload), o.items, secs, o.items as f64 / secs,
-        peak_rss_kb(), o.capacity, o.producers, o.consumers, notes
+        cpu, cpu as f64 / o.items as f64, load1(), peak_rss_kb(), o.capacity, o.producers, o.consumers, notes
     );
     if !extra.is_empty() {
         line.push('\t');
