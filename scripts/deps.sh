@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh GROUP... - make sure the Debian packages a build needs are present.
-#   core   compilers, cmake, valgrind: the library and its tests
+#   core   compilers, cmake, valgrind, hiredis and redis-server: the library,
+#          conveyor_redis (distributed runs) and their tests
 #   app    libcurl, libvips, SQLite, nginx (+ python3, curl for the test servers):
 #          the photopipe tool and its tests
 #   bench  the peers the benchmarks compare against
@@ -8,7 +9,7 @@
 # missing packages and exits 1.
 set -euo pipefail
 
-pkgs_core="build-essential gcc clang libclang-rt-14-dev cmake pkg-config valgrind"
+pkgs_core="build-essential gcc clang libclang-rt-14-dev cmake pkg-config valgrind libhiredis-dev redis-server"
 pkgs_app="libcurl4-openssl-dev libvips-dev libvips-tools libsqlite3-dev libglib2.0-dev nginx python3 curl"
 pkgs_bench="g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev libreaderwriterqueue-dev golang-go librust-crossbeam-channel-dev python3 parallel curl python3-pil valgrind"
 

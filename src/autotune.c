@@ -61,10 +61,13 @@
 #define _GNU_SOURCE /* syscall(SYS_gettid) */
 #endif
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if CV_HAVE_RING /* the Linux build; the portable one is C11 + pthreads */
 #include <sys/syscall.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -169,8 +172,17 @@ void cv__tune_destroy(cv_pipeline *p) {
 }
 
 void cv__tune_worker_begin(cv_stage_ctx *w) {
-  atomic_store_explicit(&w->tid, (int)syscall(SYS_gettid),
-                        memory_order_relaxed);
+#if CV_HAVE_RING
+  /* The kernel's id names the thread's schedstat (thread_times). */
+  int tid = (int)syscall(SYS_gettid);
+#else
+  /* The portable build has no thread ids: a number new for each worker
+   * thread still tells the controller that a slot holds a new thread, and
+   * thread_times reads that thread's CPU clock. */
+  static atomic_uint next;
+  int tid = (int)(atomic_fetch_add(&next, 1) % INT_MAX) + 1;
+#endif
+  atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
 }
 
 void cv__tune_worker_end(cv_stage_ctx *w) {
@@ -192,6 +204,7 @@ int cv__tune_poll_ms(cv_pipeline *p, int tmo_ms) {
 /* A thread's CPU time and run-queue delay so far.  False if unknown. */
 static bool thread_times(const cv_stage_ctx *w, int tid, int64_t *cpu,
                          int64_t *delay) {
+#if CV_HAVE_RING
   char path[64];
   snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -209,6 +222,9 @@ static bool thread_times(const cv_stage_ctx *w, int tid, int64_t *cpu,
       }
     }
   }
+#else
+  (void)tid;
+#endif
   /* Without schedstat: the CPU clock of a thread not yet joined (only the
    * monitor joins parked workers, and it is the caller). */
   clockid_t clk;

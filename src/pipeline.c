@@ -97,6 +97,8 @@ _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "cancel flag must be lock-free");
 
 #define SINK_BATCH 16
 
+static const cv__pipeline_core core_table; /* at the end */
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static char *dup_str(const char *s) {
@@ -335,6 +337,18 @@ static int sink_deliver(cv_stage_ctx *w, void **items, size_t n, bool force) {
   return rc;
 }
 
+/* A distributed run's outputs come from workers anywhere, through the output
+ * transport: the coordinator reads them into the sink on one thread (the
+ * run's hold thread, through core_table). */
+static void sink_drain(cv_pipeline *p) {
+  cv__transport *t = p->output.t;
+  void *items[SINK_BATCH];
+  size_t n = 0;
+  while (!is_cancelled(p) &&
+         t->ops->get_many(t, items, SINK_BATCH, &n, CV_FOREVER) == CV_OK)
+    sink_call(p, items, n);
+}
+
 /* Hands a worker's sink backlog over, waiting for its turn. */
 static void sink_flush(cv_stage_ctx *w) {
   if (w->sink_n > 0)
@@ -451,7 +465,7 @@ const char *cv_stage_name(const cv_stage_ctx *ctx) {
 /* ---- workers ---------------------------------------------------------- */
 
 /* Runs the function on one item and settles the item's fate. */
-static void process_one(cv_stage_ctx *w, void *item) {
+static int process_one(cv_stage_ctx *w, void *item) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
   w->item = item;
@@ -478,6 +492,7 @@ static void process_one(cv_stage_ctx *w, void *item) {
   if (!w->emitted_input)
     destroy_input(st, item);
   w->item = NULL;
+  return rc;
 }
 
 /* Takes up to max items, waiting for one (starved time) if there is none. */
@@ -657,7 +672,9 @@ static void *worker_main(void *arg) {
     atomic_store_explicit(&w->c.start_ns, start, memory_order_relaxed);
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
-    if (st->ordered)
+    if (p->dist)
+      p->dist_hooks->run(w);
+    else if (st->ordered)
       run_ordered(w, items);
     else
       run_unordered(w, items);
@@ -822,6 +839,7 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
   if (!p)
     return CV_ENOMEM;
   p->wake_fd[0] = p->wake_fd[1] = -1;
+  p->core = &core_table;
   p->name = dup_str(o.name ? o.name : "pipeline");
   if (!p->name) {
     free(p);
@@ -931,7 +949,7 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
   pthread_mutex_lock(&p->mu);
   bool started = p->start_called;
   pthread_mutex_unlock(&p->mu);
-  if (started)
+  if (started || p->dist) /* a broker is set for the stages it saw */
     return CV_ESTATE;
   if (p->nstages == p->stages_cap) {
     size_t cap = p->stages_cap ? 2 * p->stages_cap : 4;
@@ -1026,8 +1044,12 @@ fail:
 /* The default output queue: never the bottleneck.  It holds at least what
  * the last stage can hold (its input queue) and twice what its workers can
  * hand on at once, so that they never wait for a reader that takes items in
- * blocks; with a sink nothing enters it (the workers call the sink). */
+ * blocks; with a sink nothing enters it (the workers call the sink).  A
+ * distributed run's output is a stream on the server, bounded run-wide
+ * whoever its workers are (the coordinator's sink_drain reads it). */
 static size_t output_capacity_for(const cv_pipeline *p) {
+  if (p->dist) /* run-wide, on the server; the workers may be anywhere */
+    return CV_PIPELINE_DEFAULT_CAPACITY;
   if (p->sink)
     return 1;
   const cv__stage *last = p->stages[p->nstages - 1];
@@ -1104,18 +1126,23 @@ int cv_pipeline_start(cv_pipeline *p) {
   p->threads_running = 1; /* start's own reference */
   pthread_mutex_unlock(&p->mu);
 
-  /* Transports. */
-  int rc = CV_OK;
-  for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
-    cv__stage *st = p->stages[i];
-    rc = cv__transport_queue_create(&st->in.t, st->capacity, st->in.destroy,
-                                    st->in.destroy_arg);
-  }
+  /* Transports.  The output's capacity first: a distributed run creates
+   * every boundary on the server when it connects. */
   if (p->output_capacity_auto)
     p->output_capacity = output_capacity_for(p);
+  int rc = p->dist ? p->dist_hooks->open(p) : CV_OK;
+  for (size_t i = 0; i < p->nstages && rc == CV_OK; i++) {
+    cv__stage *st = p->stages[i];
+    rc = p->dist ? p->dist_hooks->transport(p, i, &st->in.t)
+                 : cv__transport_queue_create(&st->in.t, st->capacity,
+                                              st->in.destroy,
+                                              st->in.destroy_arg);
+  }
   if (rc == CV_OK)
-    rc = cv__transport_queue_create(&p->output.t, p->output_capacity,
-                                    p->output.destroy, p->output.destroy_arg);
+    rc = p->dist ? p->dist_hooks->transport(p, p->nstages, &p->output.t)
+                 : cv__transport_queue_create(&p->output.t, p->output_capacity,
+                                              p->output.destroy,
+                                              p->output.destroy_arg);
   if (rc == CV_OK)
     rc = cv__tune_create(p);
   if (rc == CV_OK && p->source) {
@@ -1382,6 +1409,8 @@ int cv_pipeline_destroy(cv_pipeline *p) {
     cancel_internal(p);
     cv_pipeline_wait(p, CV_FOREVER);
   }
+  if (p->dist)
+    p->dist_hooks->stop(p); /* no callback from the run after this */
   for (size_t i = 0; i < p->nstages; i++) {
     cv__stage *st = p->stages[i];
     if (st->in.t)
@@ -1394,6 +1423,8 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   cv__tune_destroy(p);
   if (p->output.t)
     p->output.t->ops->destroy(p->output.t);
+  if (p->dist)
+    p->dist_hooks->free(p);
   free(p->stages);
   if (p->source_ctx) {
     free(p->source_ctx->buf);
@@ -1413,3 +1444,82 @@ int cv_pipeline_destroy(cv_pipeline *p) {
   free(p);
   return CV_OK;
 }
+
+/* ---- the core, for a distributed run (pipeline_internal.h) -------------- */
+
+static int stage_process(cv_stage_ctx *w, void *item) {
+  return process_one(w, item);
+}
+
+static void stage_report_failure(cv_stage_ctx *w, int code, void *item) {
+  CV__BUMP(w->c.failed, 1);
+  report_failure(w->p, w->st->name, w->st->index, code, w, item);
+}
+
+static void stage_auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
+  auto_adjust(w, n, ns);
+}
+
+static int64_t stage_wait_begin(cv_stage_ctx *w, bool blocked) {
+  return wait_begin(w, blocked ? WAIT_BLOCKED : WAIT_STARVED);
+}
+
+static void stage_wait_end(cv_stage_ctx *w, bool blocked, int64_t t0) {
+  wait_end(w, blocked ? WAIT_BLOCKED : WAIT_STARVED, t0);
+}
+
+static void pipeline_record_error(cv_pipeline *p, const char *stage, int code,
+                               const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  record_error_locked(p, stage, code, msg);
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void pipeline_abort(cv_pipeline *p, int status, const char *stage,
+                        int code, const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  if (code != 0 && msg)
+    record_error_locked(p, stage, code, msg);
+  if (p->status == CV_OK && !p->finished)
+    p->status = status;
+  pthread_mutex_unlock(&p->mu);
+  cancel_internal(p);
+}
+
+static bool pipeline_failure(cv_pipeline *p, int *code, size_t *stage,
+                          char *msg, size_t len) {
+  pthread_mutex_lock(&p->mu);
+  bool failed = p->status == CV_EFAILED && p->err_code != 0;
+  if (failed) {
+    *code = p->err_code;
+    *stage = SIZE_MAX;
+    for (size_t i = 0; i < p->nstages; i++)
+      if (p->err_stage == p->stages[i]->name)
+        *stage = i;
+    snprintf(msg, len, "%s", p->err_msg);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return failed;
+}
+
+static void pipeline_hold(cv_pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  p->threads_running++;
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void pipeline_release(cv_pipeline *p) { thread_exit_ref(p); }
+
+static const cv__pipeline_core core_table = {
+    .stage_process = stage_process,
+    .stage_report_failure = stage_report_failure,
+    .stage_auto_adjust = stage_auto_adjust,
+    .stage_wait_begin = stage_wait_begin,
+    .stage_wait_end = stage_wait_end,
+    .abort = pipeline_abort,
+    .record_error = pipeline_record_error,
+    .failure = pipeline_failure,
+    .hold = pipeline_hold,
+    .release = pipeline_release,
+    .sink_drain = sink_drain,
+};

@@ -214,7 +214,48 @@ struct cv_pipeline {
 
   pthread_mutex_t join_mu;
   bool joined;
+
+  /* A distributed run (the conveyor_redis library, pipeline_dist.c):
+   * cv_pipeline_set_broker sets both; the core calls the hooks if set. */
+  const struct cv__dist_hooks *dist_hooks;
+  struct cv__dist *dist;
+  const struct cv__pipeline_core *core; /* always &the core's table */
 };
+
+/* The arrows between the core and the optional conveyor_redis library go
+ * through two tables, so that libconveyor needs nothing but libc and
+ * pthreads and exports nothing but its public API.  The core calls the
+ * run's hooks (installed by cv_pipeline_set_broker); the run calls back
+ * into the core through p->core (the core's internals, pipeline.c).  Both
+ * libraries come from one source tree and one version: the run also reads
+ * the structures declared here. */
+typedef struct cv__dist_hooks {
+  int (*open)(cv_pipeline *p); /* connect; before any transport */
+  /* The transport of a boundary: stage i's input, or the output (i = n). */
+  int (*transport)(cv_pipeline *p, size_t boundary, cv__transport **out);
+  void (*run)(cv_stage_ctx *w); /* a worker's loop */
+  void (*stop)(cv_pipeline *p); /* no callback from the run after this */
+  void (*free)(cv_pipeline *p); /* after the transports are destroyed */
+} cv__dist_hooks;
+
+typedef struct cv__pipeline_core {
+  /* Runs the stage function on one item (counts, error policy, ownership). */
+  int (*stage_process)(cv_stage_ctx *w, void *item);
+  void (*stage_report_failure)(cv_stage_ctx *w, int code, void *item);
+  void (*stage_auto_adjust)(cv_stage_ctx *w, size_t n, int64_t ns);
+  int64_t (*stage_wait_begin)(cv_stage_ctx *w, bool blocked);
+  void (*stage_wait_end)(cv_stage_ctx *w, bool blocked, int64_t t0);
+  void (*abort)(cv_pipeline *p, int status, const char *stage, int code,
+                const char *msg);
+  void (*record_error)(cv_pipeline *p, const char *stage, int code,
+                       const char *msg);
+  bool (*failure)(cv_pipeline *p, int *code, size_t *stage, char *msg,
+                  size_t len);
+  void (*hold)(cv_pipeline *p);    /* one more reference on "finished" */
+  void (*release)(cv_pipeline *p); /* and its end */
+  /* Reads the output into the sink until it is closed and drained. */
+  void (*sink_drain)(cv_pipeline *p);
+} cv__pipeline_core;
 
 /* pipeline_stats.c */
 void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);

@@ -98,12 +98,23 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
   /* The transport exists from start until destroy; read_state() below
    * makes sure start created it before we look. */
   if (st->in.t) {
-    cv__transport_stats ts;
+    cv__transport_stats ts = {0};
     if (st->in.t->ops->stats(st->in.t, &ts) == CV_OK) {
       s->in += ts.puts;
       s->cancelled += ts.discarded;
       s->queue_depth = ts.size;
       s->queue_high_water = ts.high_water;
+      if (ts.remote) {
+        /* The whole run's counts; items in a worker's hands are still in
+         * the stream (queue_depth), so none count as taken-unsettled. */
+        s->taken = ts.taken;
+        s->succeeded = ts.succeeded;
+        s->out = ts.out;
+        s->filtered = ts.filtered;
+        s->failed = ts.failed;
+        s->cancelled = dropped + ts.discarded;
+        r->cancelled_taken = 0;
+      }
     }
   }
 }
@@ -196,7 +207,7 @@ int cv_pipeline_summary_get(const cv_pipeline *p, cv_pipeline_summary *s) {
   s->pending += ts.size;
   uint64_t entered = ts.puts + atomic_load_explicit(&mp->output.entry_dropped,
                                                     memory_order_relaxed) +
-                     (p->sink ? CV__LOAD(mp->sink_taken) : 0);
+                     (p->sink && !p->dist ? CV__LOAD(mp->sink_taken) : 0);
   s->pending += emitted > entered ? emitted - entered : 0;
   if (p->sink) {
     /* Outcomes before taken, as in raw_fill. */

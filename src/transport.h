@@ -22,6 +22,7 @@
 #ifndef CONVEYOR_TRANSPORT_H
 #define CONVEYOR_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,11 @@ typedef struct cv__transport_stats {
   size_t size;        /* items held now */
   size_t high_water;  /* most items ever held */
   size_t capacity;    /* bound; 0 = unbounded */
+  /* A transport shared by several processes (transport_redis.c) reports
+   * the whole run's stage counters here and sets `remote`: the pipeline
+   * then shows these instead of its own workers' counts. */
+  bool remote;
+  uint64_t taken, succeeded, out, filtered, failed;
 } cv__transport_stats;
 
 typedef struct cv__transport_ops {

@@ -1,7 +1,11 @@
 # library_exports.cmake - the shared library exports exactly its public API:
 # every function a public header declares CV_EXTERN is defined and exported,
 # and every exported symbol carries the public cv_ prefix (internal cv__
-# symbols and helpers stay hidden).
+# symbols and helpers stay hidden).  EXCLUDE=header leaves out a header whose
+# functions another library exports; ONLY=header checks just that one
+# (MIN_DECLARED: how few declarations still mean the pattern works, 20
+# unless given); NO_IMPORT=prefix fails if the library imports any symbol
+# starting with it (libconveyor and hiredis's redis*).
 #   cmake -DLIB=libconveyor.so -DINCLUDE_DIR=include -DNM=nm -P library_exports.cmake
 cmake_minimum_required(VERSION 3.18)
 foreach(v LIB INCLUDE_DIR NM)
@@ -33,7 +37,30 @@ if(bad)
   message(FATAL_ERROR "library_exports: exported without the public prefix: ${bad}")
 endif()
 
+if(NO_IMPORT)
+  execute_process(COMMAND ${NM} -D --undefined-only ${LIB}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE uout)
+  string(REGEX MATCHALL "[^\n]+" ulines "${uout}")
+  list(LENGTH ulines nimports)
+  if(NOT rc EQUAL 0 OR nimports EQUAL 0)
+    message(FATAL_ERROR "library_exports: no imports read from ${LIB}")
+  endif()
+  foreach(line IN LISTS ulines)
+    if(line MATCHES "^ *[Uw] +(${NO_IMPORT}[^ ]*)")
+      message(FATAL_ERROR "library_exports: ${LIB} imports ${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
+endif()
+
 file(GLOB_RECURSE headers ${INCLUDE_DIR}/*.h)
+if(ONLY)
+  list(FILTER headers INCLUDE REGEX "/${ONLY}$")
+elseif(EXCLUDE)
+  list(FILTER headers EXCLUDE REGEX "/${EXCLUDE}$")
+endif()
+if(NOT MIN_DECLARED)
+  set(MIN_DECLARED 20)
+endif()
 set(declared "")
 foreach(h IN LISTS headers)
   file(READ ${h} text)
@@ -47,7 +74,7 @@ foreach(h IN LISTS headers)
 endforeach()
 list(REMOVE_DUPLICATES declared)
 list(LENGTH declared ndeclared)
-if(ndeclared LESS 20)
+if(ndeclared LESS MIN_DECLARED)
   message(FATAL_ERROR "library_exports: found only ${ndeclared} declarations; "
                       "is the CV_EXTERN pattern still right?")
 endif()

@@ -3,9 +3,21 @@
  * per-item seen counter; each stage stamps the item so that a stage skipped
  * or run twice shows.  Variants: put/get one at a time; put_many/get_many
  * with batched workers; a source and a sink; and the locked queue
- * implementation under the pipeline.  PIPELINE_ITEMS sets N. */
+ * implementation under the pipeline.  PIPELINE_ITEMS sets N.
+ * With --redis, the first three variants run on a private redis-server, the
+ * stages' workers in this process as workers of a distributed run
+ * (PIPELINE_REDIS_ITEMS sets N), and no key may be left behind; that mode
+ * is built (CV_TEST_REDIS) into the distributed_exactly_once executable,
+ * which links conveyor_redis. */
 #include "pipeline_util.h"
+#ifdef CV_TEST_REDIS
+#include "redis_util.h"
+#endif
 #include "ring.h" /* cv__queue_force_locked */
+
+#ifdef CV_TEST_REDIS
+static rs_server *redis; /* --redis */
+#endif
 
 #define MARK_SHIFT 40
 #define ID_MASK ((INT64_C(1) << MARK_SHIFT) - 1)
@@ -102,6 +114,16 @@ static void run(enum mode mode, const char *label) {
                            .workers = 3 + (unsigned)k, .batch = batch};
     CHECK_OK(cv_pipeline_add_stage(p, &so));
   }
+#ifdef CV_TEST_REDIS
+  if (redis) {
+    char run_name[32];
+    snprintf(run_name, sizeof(run_name), "exactly-once-%d", (int)mode);
+    /* A short lease: the run's end marker expires after one. */
+    cv_broker_options bo = {.url = redis->url, .run = run_name,
+                            .coordinator = true, .lease_ns = CV_MSEC(500)};
+    CHECK_OK(cv_pipeline_set_broker(p, &bo));
+  }
+#endif
   CHECK_OK(cv_pipeline_start(p));
   pthread_t th;
   feeder f = {p, batch};
@@ -155,12 +177,32 @@ static void run(enum mode mode, const char *label) {
     CHECK(st.queue_high_water <= CV_PIPELINE_DEFAULT_CAPACITY);
   }
   CHECK_OK(cv_pipeline_destroy(p));
+#ifdef CV_TEST_REDIS
+  if (redis)
+    rs_check_empty(redis, 2000);
+#endif
   free(r.seen);
   printf("%-28s %ld items in %.0f ms\n", label, n_items,
          (double)(test_now_ns() - t0) / 1e6);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+#ifdef CV_TEST_REDIS
+  if (argc > 1 && strcmp(argv[1], "--redis") == 0) {
+    static rs_server server;
+    rs_start(&server, NULL, false);
+    redis = &server;
+    n_items = pl_size("PIPELINE_REDIS_ITEMS", 20000, 1000);
+    run(ONE_BY_ONE, "redis: one by one");
+    run(BATCHED, "redis: batched (16)");
+    run(SOURCE_SINK, "redis: source and sink");
+    rs_stop(&server);
+    return 0;
+  }
+#else
+  (void)argc;
+  (void)argv;
+#endif
   n_items = pl_size("PIPELINE_ITEMS", 1000000, 2000);
   run(ONE_BY_ONE, "one by one");
   run(BATCHED, "batched (16)");

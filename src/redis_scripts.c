@@ -1,0 +1,348 @@
+/* src/redis_scripts.c - the server side of a distributed run: every step
+ * that must be atomic is one Lua script, executed with EVALSHA.
+ *
+ * Keys (P = "cv:{run}:", one hash tag so that a cluster keeps them on one
+ * shard): P.."m" the run's hash (stage count, capacities, flags, counters,
+ * the first error); P.."s:"..j the stream of boundary j (items entering
+ * stage j; j = n is the output), consumer group "g"; P.."r:"..j the free
+ * slots of boundary j, one list element per slot; P.."h:"..j..":"..c the
+ * slots consumer c took and has not used yet; P.."c" the set of "j|c" that
+ * ever held slots; P.."hb:"..proc a process's heartbeat (expires after the
+ * lease); P.."dlq" the dead letters; P.."over" set for a lease when the
+ * coordinator removed the run, so that a worker arriving just then leaves
+ * instead of waiting for the run to begin; channel P.."ctl" wake-ups ("w") and
+ * cancellation ("c").  A consumer is named proc.stage.worker, so its
+ * process's heartbeat is found from its name.
+ *
+ * Invariants.  An entry leaves s:i only in a commit that, in the same
+ * script, checks that the caller still owns it (it is in the caller's
+ * pending-entries list), writes its outputs to s:i+1, acknowledges and deletes
+ * it and returns its slot: so XLEN s:i is exactly "queued + in flight", and
+ * slots are conserved: LLEN r:j + sum LLEN h:j:* + XLEN s:j = capacity.
+ * Stage j+1 closes when stage j is closed and XLEN s:j = 0, inside the
+ * script that made it so (cascade), which then publishes a wake-up.
+ */
+#include "redis_scripts.h"
+#include "conveyor/error.h"
+
+_Static_assert(CV_EFAILED == -12, "the scripts' dead-letter code");
+
+#define PRELUDE                                                              \
+  "local P = ARGV[1]\n"                                                      \
+  "local M = P .. 'm'\n"                                                     \
+  "local function S(i) return P .. 's:' .. i end\n"                          \
+  "local function R(i) return P .. 'r:' .. i end\n"                          \
+  "local function H(i, c) return P .. 'h:' .. i .. ':' .. c end\n"           \
+  "local function hget(f) return tonumber(redis.call('HGET', M, f)) or 0 "   \
+  "end\n"                                                                    \
+  "local function push(key, k)\n"                                            \
+  "  while k > 0 do\n"                                                       \
+  "    local t = {}\n"                                                       \
+  "    for x = 1, math.min(k, 1000) do t[x] = 't' end\n"                     \
+  "    redis.call('RPUSH', key, unpack(t))\n"                                \
+  "    k = k - #t\n"                                                         \
+  "  end\n"                                                                  \
+  "end\n"                                                                    \
+  "local function give_back(i, k)\n"                                         \
+  "  if k > 0 and hget('cap:' .. i) > 0 then push(R(i), k) end\n"           \
+  "end\n"                                                                    \
+  "local function release_held(i, c)\n"                                      \
+  "  local l = redis.call('LLEN', H(i, c))\n"                                \
+  "  if l > 0 then redis.call('DEL', H(i, c)); push(R(i), l) end\n"          \
+  "end\n"                                                                    \
+  "local function hw(i)\n"                                                   \
+  "  local l = redis.call('XLEN', S(i))\n"                                   \
+  "  if l > hget('hw:' .. i) then redis.call('HSET', M, 'hw:' .. i, l) end\n" \
+  "end\n"                                                                    \
+  "local function first_error(i, code, msg)\n"                               \
+  "  if redis.call('HSETNX', M, 'err_code', code) == 1 then\n"               \
+  "    redis.call('HSET', M, 'err_stage', i, 'err_msg', msg)\n"              \
+  "  end\n"                                                                  \
+  "end\n"                                                                    \
+  "local function cascade(i)\n"                                              \
+  "  local n = hget('n')\n"                                                  \
+  "  local woke = false\n"                                                   \
+  "  while i <= n and hget('closed:' .. i) == 1 and\n"                       \
+  "        redis.call('XLEN', S(i)) == 0 do\n"                               \
+  "    if hget('drained:' .. i) == 0 then\n"                                 \
+  "      redis.call('HSET', M, 'drained:' .. i, 1); woke = true\n"           \
+  "    end\n"                                                                \
+  "    if i < n and hget('closed:' .. (i + 1)) == 0 then\n"                  \
+  "      redis.call('HSET', M, 'closed:' .. (i + 1), 1); woke = true\n"      \
+  "    end\n"                                                                \
+  "    i = i + 1\n"                                                          \
+  "  end\n"                                                                  \
+  "  if woke then redis.call('PUBLISH', P .. 'ctl', 'w') end\n"              \
+  "end\n"                                                                    \
+  "local function field(fields, name)\n"                                     \
+  "  if not fields then return '' end\n"                                     \
+  "  for x = 1, #fields, 2 do\n"                                             \
+  "    if fields[x] == name then return fields[x + 1] end\n"                 \
+  "  end\n"                                                                  \
+  "  return ''\n"                                                            \
+  "end\n"
+
+static const char lua_init[] = PRELUDE
+    "if redis.call('EXISTS', M) == 1 then return 0 end\n"
+    "local n = tonumber(ARGV[2])\n"
+    "redis.call('HSET', M, 'n', n)\n"
+    "for i = 0, n do\n"
+    "  local cap = tonumber(ARGV[3 + i])\n"
+    "  redis.call('HSET', M, 'cap:' .. i, cap)\n"
+    "  redis.call('DEL', S(i), R(i))\n"
+    "  redis.call('XGROUP', 'CREATE', S(i), 'g', '0', 'MKSTREAM')\n"
+    "  push(R(i), cap)\n"
+    "end\n"
+    "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
+    "return 1\n";
+
+/* Uses held slots first, then free ones; registers the consumer when it
+ * comes up short, since it is about to wait for a slot (BLMOVE into its
+ * held list) and a reaper must then be able to find that list. */
+static const char lua_put[] = PRELUDE
+    "local j, c, k = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+    "if redis.call('EXISTS', M) == 0 then return {-3} end\n"
+    "if hget('cancel') ~= 0 then return {-2} end\n"
+    "if hget('closed:' .. j) == 1 then release_held(j, c); return {-1} end\n"
+    "local n = k\n"
+    "if hget('cap:' .. j) > 0 then\n"
+    "  local held = redis.call('LLEN', H(j, c))\n"
+    "  local room = redis.call('LLEN', R(j))\n"
+    "  n = math.min(k, held + room)\n"
+    "  local fromh = math.min(n, held)\n"
+    "  if fromh > 0 then redis.call('LPOP', H(j, c), fromh) end\n"
+    "  if n > fromh then redis.call('LPOP', R(j), n - fromh) end\n"
+    "  if n < k then redis.call('SADD', P .. 'c', j .. '|' .. c) end\n"
+    "end\n"
+    "for x = 1, n do redis.call('XADD', S(j), '*', 'd', ARGV[4 + x]) end\n"
+    "redis.call('HINCRBY', M, 'in:' .. j, n)\n"
+    "hw(j)\n"
+    "return {n}\n";
+
+static const char lua_close[] = PRELUDE
+    "if redis.call('EXISTS', M) == 0 then return 0 end\n"
+    "release_held(0, ARGV[2])\n"
+    "redis.call('HSET', M, 'closed:0', 1)\n"
+    "cascade(0)\n"
+    "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
+    "return 1\n";
+
+static const char lua_tokens[] = PRELUDE
+    "local j, c, k = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+    "if redis.call('EXISTS', M) == 0 then return -3 end\n"
+    "if hget('cancel') ~= 0 then return -2 end\n"
+    "if hget('cap:' .. j) == 0 then return k end\n"
+    "redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
+    "local held = redis.call('LLEN', H(j, c))\n"
+    "local need = math.min(k - held, redis.call('LLEN', R(j)))\n"
+    "if need > 0 then\n"
+    "  redis.call('LPOP', R(j), need)\n"
+    "  push(H(j, c), need)\n"
+    "end\n"
+    "return redis.call('LLEN', H(j, c))\n";
+
+/* Own pending entries first (after a reconnect, a reply may have been
+ * lost), then entries of dead processes (their heartbeat expired; a live
+ * owner keeps its items however slow), then new ones.  Slots held by dead
+ * consumers go back to the free list. */
+static const char lua_take[] = PRELUDE
+    "local i, c, k = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
+    "local maxd = tonumber(ARGV[5])\n"
+    "if redis.call('EXISTS', M) == 0 then\n"
+    "  return {redis.call('EXISTS', P .. 'over') == 1 and 'O' or 'G'}\n"
+    "end\n"
+    "if hget('cancel') ~= 0 then return {'C'} end\n"
+    "local out = {'E'}\n"
+    "local function add(e)\n"
+    "  if e[2] then\n"
+    "    out[#out + 1] = e[1]; out[#out + 1] = field(e[2], 'd')\n"
+    "  else redis.call('XACK', S(i), 'g', e[1]) end\n"
+    "end\n"
+    "local function alive(owner)\n"
+    "  local pr = string.match(owner, '^(.*)%.[^.]+%.[^.]+$')\n"
+    "  return pr and redis.call('EXISTS', P .. 'hb:' .. pr) == 1\n"
+    "end\n"
+    "if ARGV[7] == '1' then\n"
+    "  local r = redis.call('XREADGROUP', 'GROUP', 'g', c, 'COUNT', k,\n"
+    "                       'STREAMS', S(i), '0')\n"
+    "  if r then for _, e in ipairs(r[1][2]) do add(e) end end\n"
+    "end\n"
+    "if #out == 1 and ARGV[6] == '1' then\n"
+    "  for _, m in ipairs(redis.call('SMEMBERS', P .. 'c')) do\n"
+    "    local j, owner = string.match(m, '^(%d+)|(.*)$')\n"
+    "    if owner and not alive(owner) then\n"
+    "      release_held(j, owner); redis.call('SREM', P .. 'c', m)\n"
+    "    end\n"
+    "  end\n"
+    "  local pend = redis.call('XPENDING', S(i), 'g', '-', '+', 1000)\n"
+    "  for _, p in ipairs(pend) do\n"
+    "    if #out > 2 * k then break end\n"
+    "    local id, owner, deliv = p[1], p[2], tonumber(p[4])\n"
+    "    if owner ~= c and not alive(owner) then\n"
+    "      if deliv >= maxd then\n"
+    "        local e = redis.call('XRANGE', S(i), id, id)\n"
+    "        local d = e[1] and field(e[1][2], 'd') or ''\n"
+    "        local msg = 'taken ' .. deliv .. ' times by workers that died'\n"
+    "        redis.call('XADD', P .. 'dlq', '*', 'stage', i, 'id', id,\n"
+    "                   'deliveries', deliv, 'error', msg, 'd', d)\n"
+    "        redis.call('XACK', S(i), 'g', id)\n"
+    "        redis.call('XDEL', S(i), id)\n"
+    "        give_back(i, 1)\n"
+    "        redis.call('HINCRBY', M, 'fail:' .. i, 1)\n"
+    "        redis.call('HINCRBY', M, 'dead:' .. i, 1)\n"
+    "        first_error(i, -12, msg)\n"
+    "        cascade(i)\n"
+    "      else\n"
+    "        for _, e in ipairs(redis.call('XCLAIM', S(i), 'g', c, 0, id)) do\n"
+    "          add(e)\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if #out == 1 then\n"
+    "  local r = redis.call('XREADGROUP', 'GROUP', 'g', c, 'COUNT', k,\n"
+    "                       'STREAMS', S(i), '>')\n"
+    "  if r then for _, e in ipairs(r[1][2]) do add(e) end end\n"
+    "end\n"
+    "if #out == 1 then\n"
+    "  local drained = hget('closed:' .. i) == 1 and\n"
+    "                  redis.call('XLEN', S(i)) == 0\n"
+    "  return {'N', drained and 1 or 0}\n"
+    "end\n"
+    "return out\n";
+
+/* The fenced hand-on.  Per input: id, fate ('o' ok, 'f' failed), its
+ * output count, and for a failure "code message"; then every output.  The
+ * outputs' slots come from the caller's held ones, then the free list; if
+ * they do not suffice it takes what there is, does nothing else and
+ * returns -4 (the caller waits for a slot and commits again). */
+static const char lua_commit[] = PRELUDE
+    "local i, c, ni = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
+    "if redis.call('EXISTS', M) == 0 then return {-3, 0} end\n"
+    "if hget('cancel') ~= 0 then return {-2, 0} end\n"
+    "local j = i + 1\n"
+    "local base = 5 + 4 * ni\n"
+    "if hget('cap:' .. j) > 0 then\n"
+    "  local need = 0\n"
+    "  for x = 0, ni - 1 do need = need + tonumber(ARGV[7 + 4 * x]) end\n"
+    "  local held = redis.call('LLEN', H(j, c))\n"
+    "  local room = redis.call('LLEN', R(j))\n"
+    "  local take = math.min(math.max(need - held, 0), room)\n"
+    "  if take > 0 then redis.call('LPOP', R(j), take); push(H(j, c), take) end\n"
+    "  if held + take < need then\n"
+    "    redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
+    "    return {-4, 0}\n"
+    "  end\n"
+    "end\n"
+    "local done, lost, outs, ok, filt, fail = 0, 0, 0, 0, 0, 0\n"
+    "local owned, acks = {}, {}\n"
+    "for _, p in ipairs(redis.call('XPENDING', S(i), 'g', '-', '+',\n"
+    "                              ni + 1000, c)) do\n"
+    "  owned[p[1]] = true\n"
+    "end\n"
+    "for x = 0, ni - 1 do\n"
+    "  local id, fate = ARGV[5 + 4 * x], ARGV[6 + 4 * x]\n"
+    "  local nout, msg = tonumber(ARGV[7 + 4 * x]), ARGV[8 + 4 * x]\n"
+    "  if owned[id] then\n"
+    "    owned[id] = nil\n"
+    "    for y = 0, nout - 1 do\n"
+    "      redis.call('XADD', S(j), '*', 'd', ARGV[base + y])\n"
+    "    end\n"
+    "    outs = outs + nout\n"
+    "    acks[#acks + 1] = id\n"
+    "    done = done + 1\n"
+    "    if fate == 'f' then\n"
+    "      fail = fail + 1\n"
+    "      local code, m = string.match(msg, '^(%-?%d+) (.*)$')\n"
+    "      first_error(i, code or -12, m or msg)\n"
+    "    else\n"
+    "      ok = ok + 1\n"
+    "      if nout == 0 then filt = filt + 1 end\n"
+    "    end\n"
+    "  else\n"
+    "    lost = lost + 1\n"
+    "  end\n"
+    "  base = base + nout\n"
+    "end\n"
+    "for x = 1, #acks, 1000 do\n"
+    "  local part = {unpack(acks, x, math.min(x + 999, #acks))}\n"
+    "  redis.call('XACK', S(i), 'g', unpack(part))\n"
+    "  redis.call('XDEL', S(i), unpack(part))\n"
+    "end\n"
+    "if hget('cap:' .. j) > 0 then\n"
+    "  local held = redis.call('LLEN', H(j, c))\n"
+    "  if outs > 0 and held > 0 then\n"
+    "    redis.call('LPOP', H(j, c), math.min(outs, held))\n"
+    "  end\n"
+    "  release_held(j, c)\n"
+    "end\n"
+    "give_back(i, done)\n"
+    "redis.call('HINCRBY', M, 'ok:' .. i, ok)\n"
+    "redis.call('HINCRBY', M, 'filt:' .. i, filt)\n"
+    "redis.call('HINCRBY', M, 'fail:' .. i, fail)\n"
+    "redis.call('HINCRBY', M, 'out:' .. i, outs)\n"
+    "redis.call('HINCRBY', M, 'in:' .. j, outs)\n"
+    "if lost > 0 then redis.call('HINCRBY', M, 'lost:' .. i, lost) end\n"
+    "hw(j)\n"
+    "cascade(i)\n"
+    "return {done, lost}\n";
+
+/* The coordinator took these output entries: they leave the run. */
+static const char lua_ackout[] = PRELUDE
+    "local n, k = tonumber(ARGV[2]), tonumber(ARGV[4])\n"
+    "if redis.call('EXISTS', M) == 0 then return -3 end\n"
+    "local done = 0\n"
+    "for x = 1, k, 1000 do\n"
+    "  local part = {unpack(ARGV, 4 + x, 4 + math.min(x + 999, k))}\n"
+    "  local acked = redis.call('XACK', S(n), 'g', unpack(part))\n"
+    "  if acked > 0 then redis.call('XDEL', S(n), unpack(part)) end\n"
+    "  done = done + acked\n"
+    "end\n"
+    "give_back(n, done)\n"
+    "redis.call('HINCRBY', M, 'got', done)\n"
+    "cascade(n)\n"
+    "return done\n";
+
+static const char lua_state[] = PRELUDE
+    "if redis.call('EXISTS', M) == 0 then return {0} end\n"
+    "local n = hget('n')\n"
+    "local xl = {}\n"
+    "for j = 0, n do xl[j + 1] = redis.call('XLEN', S(j)) end\n"
+    "return {1, redis.call('HGETALL', M), xl}\n";
+
+/* kind 1 = cancelled, 2 = failed fast.  Whatever is still in the streams
+ * is counted as discarded, and the streams go (which also ends blocked
+ * reads of them). */
+static const char lua_cancel[] = PRELUDE
+    "if redis.call('EXISTS', M) == 0 then return 0 end\n"
+    "if hget('cancel') ~= 0 then return 0 end\n"
+    "redis.call('HSET', M, 'cancel', ARGV[2])\n"
+    "if ARGV[2] == '2' then first_error(ARGV[4], ARGV[3], ARGV[5]) end\n"
+    "local n = hget('n')\n"
+    "for j = 0, n do\n"
+    "  redis.call('HINCRBY', M, 'disc:' .. j, redis.call('XLEN', S(j)))\n"
+    "  redis.call('DEL', S(j))\n"
+    "end\n"
+    "redis.call('PUBLISH', P .. 'ctl', 'c')\n"
+    "return 1\n";
+
+static const char lua_cleanup[] = PRELUDE
+    "local n = hget('n')\n"
+    "for _, m in ipairs(redis.call('SMEMBERS', P .. 'c')) do\n"
+    "  local j, owner = string.match(m, '^(%d+)|(.*)$')\n"
+    "  if owner then redis.call('DEL', H(j, owner)) end\n"
+    "end\n"
+    "for j = 0, n do redis.call('DEL', S(j), R(j)) end\n"
+    "redis.call('DEL', P .. 'c', P .. 'dlq', M)\n"
+    "redis.call('SET', P .. 'over', 1, 'PX', ARGV[2])\n"
+    "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
+    "return 1\n";
+
+const char *const cv__lua_scripts[CV__LUA_COUNT] = {
+    [CV__LUA_INIT] = lua_init,       [CV__LUA_PUT] = lua_put,
+    [CV__LUA_CLOSE] = lua_close,     [CV__LUA_TOKENS] = lua_tokens,
+    [CV__LUA_TAKE] = lua_take,       [CV__LUA_COMMIT] = lua_commit,
+    [CV__LUA_ACKOUT] = lua_ackout,   [CV__LUA_STATE] = lua_state,
+    [CV__LUA_CANCEL] = lua_cancel,   [CV__LUA_CLEANUP] = lua_cleanup,
+};

@@ -1,0 +1,1265 @@
+/* src/transport_redis.c - a distributed run on Redis Streams: the process's
+ * membership (heartbeat, control channel), the transports of the run's
+ * boundaries, and the sessions through which workers take and commit.
+ *
+ * DESIGN
+ *
+ * The server holds the run (redis_scripts.c has the key layout and the
+ * invariants).  Each process has:
+ *   - a heartbeat thread that refreshes P.."hb:"..proc (PX lease) every
+ *     lease/3.  Liveness is the heartbeat, not an item's idle time: a live
+ *     process keeps its items however long they run, and only the items of
+ *     a process whose heartbeat expired are taken over (then its late
+ *     commit is refused by the fencing check).
+ *   - a control thread subscribed to P.."ctl".  A "w" (a stage closed or
+ *     drained, the run was created or deleted) or "c" (cancelled) bumps
+ *     `gen`, wakes local waiters, and ends the process's blocking commands
+ *     with CLIENT UNBLOCK; on "c" it also cancels the local pipeline.  So
+ *     nobody polls: an idle worker blocks in XREADGROUP for lease/2 at a
+ *     time, then looks for items of dead processes, which is 2 commands
+ *     per half lease.
+ *   - one connection per worker thread (its session), one per transport
+ *     that puts or gets (the coordinator's input and output), and a shared
+ *     `misc` connection under a mutex for statistics, close and cancel.
+ *
+ * Waiting for room (a full stage) is BLMOVE from the free-slot list into the
+ * consumer's held list: a real blocking wait, ended by a commit or a read
+ * that returns a slot.  A taker whose commit needs k slots holds them
+ * before its commit script runs; slots of dead consumers are returned by
+ * the next take that looks for dead processes' items.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conveyor/queue.h"
+#include "internal.h"
+#include "redis_conn.h"
+#include "transport_redis.h"
+
+#define RUN_MAX 64
+#define NAME_MAX_ 160
+#define KEY_MAX 512
+
+struct cv__redis {
+  cv__redis_config cfg;
+  cv__broker_addr addr;
+  size_t *caps;
+  char prefix[RUN_MAX + 16]; /* "cv:{run}:" */
+  char proc[96];  /* host-pid-random */
+  char hbkey[KEY_MAX];
+  cv__rshared sh;
+  atomic_uint_fast64_t gen;  /* bumped by every control message */
+  atomic_bool cancelled;     /* the run was cancelled */
+  atomic_bool cancel_sent;   /* this process asked for it already */
+  atomic_bool aborted;       /* on_abort was called */
+
+  pthread_mutex_t misc_mu;
+  cv__rconn misc;
+  cv__rconn hb, sub, ctl;
+  pthread_t hb_thread, ctl_thread;
+  bool hb_started, ctl_started;
+  bool stopped; /* cv__redis_stop ran */
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void bump(cv__redis *r) {
+  pthread_mutex_lock(&r->sh.mu);
+  atomic_fetch_add(&r->gen, 1);
+  pthread_cond_broadcast(&r->sh.cond);
+  pthread_mutex_unlock(&r->sh.mu);
+}
+
+/* Waits until gen moves past `seen`, or ns pass, or stop. */
+static void wait_gen(cv__redis *r, uint64_t seen, int64_t ns) {
+  int64_t deadline = cv__deadline(ns);
+  pthread_mutex_lock(&r->sh.mu);
+  while (atomic_load(&r->gen) == seen && !atomic_load(&r->sh.stopping))
+    if (cv__cond_wait(&r->sh.cond, &r->sh.mu, deadline) == CV_ETIMEDOUT)
+      break;
+  pthread_mutex_unlock(&r->sh.mu);
+}
+
+static void abort_run(cv__redis *r, bool failed, int code, size_t stage,
+                      const char *msg) {
+  if (atomic_exchange(&r->aborted, true))
+    return;
+  atomic_store(&r->cancelled, true);
+  bump(r);
+  if (r->cfg.on_abort)
+    r->cfg.on_abort(r->cfg.cb_arg, failed, code, stage, msg);
+}
+
+static void server_lost(cv__redis *r) {
+  char msg[CV__ERR_MAX];
+  pthread_mutex_lock(&r->sh.mu);
+  snprintf(msg, sizeof(msg), "%s", r->sh.err);
+  pthread_mutex_unlock(&r->sh.mu);
+  /* No cancel script: the server is not there to run it. */
+  atomic_store(&r->cancel_sent, true);
+  abort_run(r, true, CV_EIO, SIZE_MAX, msg);
+}
+
+const char *cv__redis_error(const cv__redis *r) { return r->sh.err; }
+
+static char *fmt_u(char *buf, size_t len, uint64_t v) {
+  snprintf(buf, len, "%" PRIu64, v);
+  return buf;
+}
+
+/* ---- run state ----------------------------------------------------------- */
+
+typedef struct run_state {
+  bool exists;
+  redisReply *rep; /* {1, {k, v, ...}, {xlen...}} */
+} run_state;
+
+static int state_get(cv__redis *r, run_state *st) {
+  const char *argv[] = {r->prefix};
+  st->rep = NULL;
+  st->exists = false;
+  pthread_mutex_lock(&r->misc_mu);
+  int rc = cv__rconn_eval(&r->misc, CV__LUA_STATE, &st->rep, 1, argv, NULL);
+  pthread_mutex_unlock(&r->misc_mu);
+  if (rc != CV_OK)
+    return rc;
+  if (st->rep->type == REDIS_REPLY_ARRAY && st->rep->elements == 3 &&
+      st->rep->element[0]->integer == 1)
+    st->exists = true;
+  return CV_OK;
+}
+
+static const char *state_str(const run_state *st, const char *name) {
+  if (!st->exists)
+    return NULL;
+  const redisReply *h = st->rep->element[1];
+  for (size_t i = 0; i + 1 < h->elements; i += 2)
+    if (strcmp(h->element[i]->str, name) == 0)
+      return h->element[i + 1]->str;
+  return NULL;
+}
+
+static int64_t state_num(const run_state *st, const char *name, size_t j) {
+  char key[48];
+  if (j == SIZE_MAX)
+    snprintf(key, sizeof(key), "%s", name);
+  else
+    snprintf(key, sizeof(key), "%s:%zu", name, j);
+  const char *v = state_str(st, key);
+  return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static uint64_t state_xlen(const run_state *st, size_t j) {
+  if (!st->exists || j >= st->rep->element[2]->elements)
+    return 0;
+  return (uint64_t)st->rep->element[2]->element[j]->integer;
+}
+
+static void state_free(run_state *st) { freeReplyObject(st->rep); }
+
+bool cv__redis_first_error(cv__redis *r, int *code, size_t *stage, char *msg,
+                           size_t len) {
+  run_state st;
+  if (state_get(r, &st) != CV_OK)
+    return false;
+  const char *c = state_str(&st, "err_code");
+  bool have = c != NULL;
+  if (have) {
+    *code = (int)strtol(c, NULL, 10);
+    const char *s = state_str(&st, "err_stage");
+    *stage = s ? (size_t)strtoull(s, NULL, 10) : SIZE_MAX;
+    const char *m = state_str(&st, "err_msg");
+    snprintf(msg, len, "%s", m ? m : "");
+  }
+  state_free(&st);
+  return have;
+}
+
+void cv__redis_wait_done(cv__redis *r) {
+  for (;;) {
+    uint64_t seen = atomic_load(&r->gen);
+    if (atomic_load(&r->aborted) || atomic_load(&r->sh.stopping))
+      return;
+    run_state st;
+    if (state_get(r, &st) != CV_OK) {
+      server_lost(r);
+      return;
+    }
+    bool done = !st.exists || state_num(&st, "cancel", SIZE_MAX) != 0 ||
+                state_num(&st, "closed", r->cfg.nstages) == 1;
+    state_free(&st);
+    if (done)
+      return;
+    wait_gen(r, seen, r->cfg.lease_ns / 2);
+  }
+}
+
+/* ---- heartbeat and control threads ------------------------------------- */
+
+static int heartbeat(cv__redis *r, cv__rconn *k) {
+  char px[32];
+  const char *argv[] = {"SET", r->hbkey, "1", "PX",
+                        fmt_u(px, sizeof(px),
+                              (uint64_t)(r->cfg.lease_ns / 1000000))};
+  redisReply *rep;
+  int rc = cv__rconn_cmd(k, &rep, 5, argv, NULL);
+  if (rc == CV_OK)
+    freeReplyObject(rep);
+  return rc;
+}
+
+static void *hb_main(void *arg) {
+  cv__redis *r = arg;
+  while (!atomic_load(&r->sh.stopping)) {
+    cv__rshared_sleep(&r->sh, r->cfg.lease_ns / 3);
+    if (atomic_load(&r->sh.stopping))
+      break;
+    int rc = heartbeat(r, &r->hb);
+    if (rc == CV_EIO) {
+      server_lost(r);
+      break;
+    }
+  }
+  return NULL;
+}
+
+/* A "c" message: the run was cancelled by some process. */
+static void on_cancel_msg(cv__redis *r) {
+  atomic_store(&r->cancelled, true);
+  if (atomic_load(&r->cancel_sent)) {
+    /* Our own cancellation: the pipeline is cancelled already. */
+    atomic_store(&r->aborted, true);
+    return;
+  }
+  int code = CV_ECANCELED;
+  size_t stage = SIZE_MAX;
+  char msg[CV__ERR_MAX] = "";
+  bool failed = false;
+  run_state st;
+  redisReply *rep = NULL;
+  const char *argv[] = {r->prefix};
+  if (cv__rconn_eval(&r->ctl, CV__LUA_STATE, &rep, 1, argv, NULL) == CV_OK) {
+    st.rep = rep;
+    st.exists = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3;
+    failed = state_num(&st, "cancel", SIZE_MAX) == 2;
+    const char *c = state_str(&st, "err_code");
+    if (failed && c) {
+      code = (int)strtol(c, NULL, 10);
+      stage = (size_t)state_num(&st, "err_stage", SIZE_MAX);
+      const char *m = state_str(&st, "err_msg");
+      snprintf(msg, sizeof(msg), "%s", m ? m : "");
+    }
+    state_free(&st);
+  }
+  abort_run(r, failed, code, stage, msg);
+}
+
+static int subscribe(cv__redis *r) {
+  char ch[sizeof(r->prefix) + 4];
+  snprintf(ch, sizeof(ch), "%sctl", r->prefix);
+  const char *argv[] = {"SUBSCRIBE", ch};
+  redisReply *rep;
+  int rc = cv__rconn_cmd(&r->sub, &rep, 2, argv, NULL);
+  if (rc == CV_OK) {
+    freeReplyObject(rep);
+    /* No read timeout: it waits for messages. */
+    redisSetTimeout(r->sub.c, (struct timeval){0, 0});
+  }
+  return rc;
+}
+
+static void *ctl_main(void *arg) {
+  cv__redis *r = arg;
+  for (;;) {
+    redisReply *rep = NULL;
+    redisContext *c = r->sub.c;
+    int ok = c ? redisGetReply(c, (void **)&rep) : REDIS_ERR;
+    if (atomic_load(&r->sh.stopping)) {
+      freeReplyObject(rep);
+      break;
+    }
+    if (ok != REDIS_OK || !rep) {
+      /* The server went away: subscribe again (with back-off), then look
+       * at everything afresh, since messages may have been missed. */
+      pthread_mutex_lock(&r->sh.mu);
+      r->sub.c = NULL;
+      pthread_mutex_unlock(&r->sh.mu);
+      if (c)
+        redisFree(c);
+      int rc = subscribe(r);
+      if (rc == CV_EIO)
+        server_lost(r);
+      if (rc != CV_OK)
+        break;
+      bump(r);
+      cv__rconn_unblock_all(&r->sh, &r->ctl);
+      continue;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[2]->type == REDIS_REPLY_STRING) {
+      bool cancel = rep->element[2]->str[0] == 'c';
+      if (cancel)
+        on_cancel_msg(r);
+      bump(r);
+      cv__rconn_unblock_all(&r->sh, &r->ctl);
+    }
+    freeReplyObject(rep);
+  }
+  return NULL;
+}
+
+/* ---- open / free --------------------------------------------------------- */
+
+static bool run_name_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > RUN_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+static int load_scripts(cv__redis *r, char *err, size_t errlen) {
+  for (int i = 0; i < CV__LUA_COUNT; i++) {
+    const char *argv[] = {"SCRIPT", "LOAD", cv__lua_scripts[i]};
+    redisReply *rep;
+    int rc = cv__rconn_cmd(&r->misc, &rep, 3, argv, NULL);
+    if (rc != CV_OK) {
+      snprintf(err, errlen, "%s", r->sh.err);
+      return rc;
+    }
+    bool ok = rep->type == REDIS_REPLY_STRING && rep->len == 40;
+    if (ok)
+      memcpy(r->sh.sha[i], rep->str, 41);
+    else
+      snprintf(err, errlen, "redis at %s cannot load scripts: %.120s",
+               r->addr.where,
+               rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+    freeReplyObject(rep);
+    if (!ok)
+      return CV_EIO;
+  }
+  return CV_OK;
+}
+
+static int init_run(cv__redis *r, char *err, size_t errlen) {
+  size_t n = r->cfg.nstages;
+  size_t argc = n + 3;
+  const char **argv = calloc(argc, sizeof(*argv));
+  char(*nums)[24] = calloc(n + 2, sizeof(*nums));
+  if (!argv || !nums) {
+    free(argv);
+    free(nums);
+    return CV_ENOMEM;
+  }
+  argv[0] = r->prefix;
+  argv[1] = fmt_u(nums[n + 1], sizeof(nums[0]), n);
+  for (size_t j = 0; j <= n; j++)
+    argv[2 + j] = fmt_u(nums[j], sizeof(nums[0]), r->caps[j]);
+  redisReply *rep;
+  int rc = cv__rconn_eval(&r->misc, CV__LUA_INIT, &rep, (int)argc, argv, NULL);
+  free(argv);
+  free(nums);
+  if (rc != CV_OK) {
+    snprintf(err, errlen, "%s", r->sh.err);
+    return rc;
+  }
+  bool created = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+  freeReplyObject(rep);
+  if (!created) {
+    snprintf(err, errlen, "a run named '%s' already exists on redis at %s",
+             r->cfg.run, r->addr.where);
+    return CV_ESTATE;
+  }
+  return CV_OK;
+}
+
+int cv__redis_open(cv__redis **out, const cv__redis_config *cfg, char *err,
+                   size_t errlen) {
+  *out = NULL;
+  if (!run_name_ok(cfg->run)) {
+    snprintf(err, errlen, "bad run name");
+    return CV_EINVAL;
+  }
+  cv__redis *r = calloc(1, sizeof(*r));
+  if (!r)
+    return CV_ENOMEM;
+  r->cfg = *cfg;
+  r->addr = cfg->addr;
+  r->caps = calloc(cfg->nstages + 1, sizeof(size_t));
+  if (!r->caps) {
+    free(r);
+    return CV_ENOMEM;
+  }
+  memcpy(r->caps, cfg->caps, (cfg->nstages + 1) * sizeof(size_t));
+  r->cfg.caps = r->caps;
+  r->cfg.run = NULL; /* not kept: the prefix has it */
+  snprintf(r->prefix, sizeof(r->prefix), "cv:{%s}:", cfg->run);
+  char host[64] = "host";
+  gethostname(host, sizeof(host) - 1);
+  for (char *h = host; *h; h++)
+    if (*h == '|' || *h == ' ')
+      *h = '_';
+  uint64_t rnd = (uint64_t)cv__now_ns() ^ ((uint64_t)getpid() << 32) ^
+                 (uint64_t)(uintptr_t)r;
+  snprintf(r->proc, sizeof(r->proc), "%s-%ld-%08" PRIx64, host, (long)getpid(),
+           rnd & 0xffffffffu);
+  snprintf(r->hbkey, sizeof(r->hbkey), "%shb:%s", r->prefix, r->proc);
+  atomic_init(&r->gen, 0);
+  atomic_init(&r->cancelled, false);
+  atomic_init(&r->cancel_sent, false);
+  atomic_init(&r->aborted, false);
+  int rc = cv__rshared_init(&r->sh, &r->addr, cfg->timeout_ns);
+  if (rc != CV_OK) {
+    free(r->caps);
+    free(r);
+    return rc;
+  }
+  pthread_mutex_init(&r->misc_mu, NULL);
+  rc = cv__rconn_open(&r->misc, &r->sh, false, err, errlen);
+  if (rc == CV_OK)
+    rc = load_scripts(r, err, errlen);
+  if (rc == CV_OK)
+    rc = cv__rconn_open(&r->hb, &r->sh, false, err, errlen);
+  if (rc == CV_OK)
+    rc = cv__rconn_open(&r->ctl, &r->sh, false, err, errlen);
+  if (rc == CV_OK)
+    rc = cv__rconn_open(&r->sub, &r->sh, false, err, errlen);
+  if (rc == CV_OK && (rc = heartbeat(r, &r->hb)) != CV_OK)
+    snprintf(err, errlen, "%s", r->sh.err);
+  if (rc == CV_OK && (rc = subscribe(r)) != CV_OK)
+    snprintf(err, errlen, "%s", r->sh.err);
+  if (rc == CV_OK && cfg->coordinator)
+    rc = init_run(r, err, errlen);
+  if (rc == CV_OK) {
+    if (pthread_create(&r->hb_thread, NULL, hb_main, r) == 0)
+      r->hb_started = true;
+    if (r->hb_started && pthread_create(&r->ctl_thread, NULL, ctl_main, r) == 0)
+      r->ctl_started = true;
+    if (!r->ctl_started) {
+      snprintf(err, errlen, "cannot create a thread");
+      rc = CV_ESYS;
+    }
+  }
+  if (rc != CV_OK) {
+    cv__redis_free(r);
+    return rc;
+  }
+  *out = r;
+  return CV_OK;
+}
+
+void cv__redis_stop(cv__redis *r) {
+  if (!r || r->stopped)
+    return;
+  r->stopped = true;
+  /* Say goodbye while the connections still work: the coordinator removes
+   * the run, a worker its heartbeat (so that its items, if any were left,
+   * are taken over at once). */
+  if (r->misc.c) {
+    redisReply *rep = NULL;
+    pthread_mutex_lock(&r->misc_mu);
+    char ms[24];
+    const char *cargv[] = {r->prefix,
+                           fmt_u(ms, sizeof(ms),
+                                 (uint64_t)(r->cfg.lease_ns / 1000000) + 1)};
+    if (r->cfg.coordinator)
+      cv__rconn_eval(&r->misc, CV__LUA_CLEANUP, &rep, 2, cargv, NULL);
+    freeReplyObject(rep);
+    rep = NULL;
+    const char *del[] = {"DEL", r->hbkey};
+    if (r->misc.c)
+      cv__rconn_cmd(&r->misc, &rep, 2, del, NULL);
+    freeReplyObject(rep);
+    pthread_mutex_unlock(&r->misc_mu);
+  }
+  pthread_mutex_lock(&r->sh.mu);
+  atomic_store(&r->sh.stopping, true);
+  pthread_cond_broadcast(&r->sh.cond);
+  if (r->sub.c)
+    shutdown(r->sub.c->fd, SHUT_RDWR);
+  pthread_mutex_unlock(&r->sh.mu);
+  if (r->ctl_started)
+    pthread_join(r->ctl_thread, NULL);
+  if (r->hb_started)
+    pthread_join(r->hb_thread, NULL);
+}
+
+void cv__redis_free(cv__redis *r) {
+  if (!r)
+    return;
+  cv__redis_stop(r);
+  cv__rconn_close(&r->sub);
+  cv__rconn_close(&r->ctl);
+  cv__rconn_close(&r->hb);
+  cv__rconn_close(&r->misc);
+  pthread_mutex_destroy(&r->misc_mu);
+  cv__rshared_destroy(&r->sh);
+  free(r->caps);
+  free(r);
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+static void cancel_run(cv__redis *r) {
+  atomic_store(&r->cancelled, true);
+  if (atomic_exchange(&r->cancel_sent, true))
+    return;
+  int code = 0;
+  size_t stage = SIZE_MAX;
+  char msg[CV__ERR_MAX] = "";
+  bool failed = r->cfg.first_error &&
+                r->cfg.first_error(r->cfg.cb_arg, &code, &stage, msg,
+                                   sizeof(msg));
+  char c[24], s[24];
+  snprintf(c, sizeof(c), "%d", code);
+  snprintf(s, sizeof(s), "%zu", stage == SIZE_MAX ? 0 : stage);
+  const char *argv[] = {r->prefix, failed ? "2" : "1", c, s, msg};
+  redisReply *rep = NULL;
+  pthread_mutex_lock(&r->misc_mu);
+  cv__rconn_eval(&r->misc, CV__LUA_CANCEL, &rep, 5, argv, NULL);
+  pthread_mutex_unlock(&r->misc_mu);
+  freeReplyObject(rep);
+  bump(r);
+}
+
+/* ---- blocking on a slot -------------------------------------------------- */
+
+/* Waits (BLMOVE) for one free slot of boundary j into consumer's held
+ * list, up to `ns` (or lease/2 at most).  Returns CV_OK (a slot, or a
+ * wake-up: the caller looks again), CV_EIO, CV_ECANCELED. */
+static int wait_slot(cv__redis *r, cv__rconn *k, size_t j,
+                     const char *consumer, uint64_t seen, int64_t ns) {
+  if (atomic_load(&r->cancelled))
+    return CV_ECANCELED;
+  int64_t slice = r->cfg.lease_ns / 2;
+  if (ns >= 0 && ns < slice)
+    slice = ns;
+  if (slice < CV_MSEC(1))
+    slice = CV_MSEC(1);
+  char from[KEY_MAX], to[KEY_MAX], secs[32];
+  snprintf(from, sizeof(from), "%sr:%zu", r->prefix, j);
+  snprintf(to, sizeof(to), "%sh:%zu:%s", r->prefix, j, consumer);
+  snprintf(secs, sizeof(secs), "%.3f", (double)slice / 1e9);
+  const char *argv[] = {"BLMOVE", from, to, "LEFT", "RIGHT", secs};
+  atomic_store(&k->blocking, 1);
+  if (atomic_load(&r->gen) != seen || atomic_load(&r->cancelled)) {
+    atomic_store(&k->blocking, 0);
+    return CV_OK;
+  }
+  redisReply *rep;
+  int rc = cv__rconn_block(k, &rep, 6, argv, NULL, slice);
+  if (rc == CV_OK)
+    freeReplyObject(rep);
+  return rc;
+}
+
+/* ---- transports ---------------------------------------------------------- */
+
+typedef struct rtrans {
+  cv__transport base;
+  cv__redis *r;
+  size_t j;
+  cv_codec codec;
+  cv_destroy_fn drop;
+  void *drop_arg;
+  pthread_mutex_t mu; /* one caller at a time on k */
+  cv__rconn k;
+  bool connected;
+  char consumer[NAME_MAX_];
+} rtrans;
+
+static int rt_connect(rtrans *t) {
+  if (t->connected)
+    return CV_OK;
+  char err[CV__ERR_MAX];
+  int rc = cv__rconn_open(&t->k, &t->r->sh, true, err, sizeof(err));
+  if (rc != CV_OK)
+    return rc;
+  t->connected = true;
+  return CV_OK;
+}
+
+static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
+                       size_t *nput, int64_t timeout_ns) {
+  rtrans *t = (rtrans *)tp;
+  cv__redis *r = t->r;
+  *nput = 0;
+  if (!r->cfg.coordinator || t->j != 0)
+    return CV_ESTATE;
+  if (atomic_load(&r->cancelled))
+    return CV_ESHUTDOWN;
+  const char **argv = calloc(4 + n, sizeof(*argv));
+  size_t *lens = calloc(4 + n, sizeof(*lens));
+  void **bufs = calloc(n ? n : 1, sizeof(*bufs));
+  size_t *blen = calloc(n ? n : 1, sizeof(*blen));
+  if (!argv || !lens || !bufs || !blen) {
+    free(argv);
+    free(lens);
+    free(bufs);
+    free(blen);
+    return CV_ENOMEM;
+  }
+  int enc_rc = CV_OK;
+  size_t nenc = 0;
+  for (; nenc < n; nenc++) {
+    enc_rc = t->codec.encode(items[nenc], t->codec.arg, &bufs[nenc],
+                             &blen[nenc]);
+    if (enc_rc == CV_OK && blen[nenc] > r->cfg.max_item_bytes) {
+      free(bufs[nenc]);
+      enc_rc = CV_EINVAL;
+    }
+    if (enc_rc != CV_OK)
+      break;
+  }
+  char jb[24], kb[24];
+  fmt_u(jb, sizeof(jb), t->j);
+  int64_t deadline = cv__deadline(timeout_ns);
+  size_t done = 0;
+  pthread_mutex_lock(&t->mu);
+  int rc = rt_connect(t);
+  while (rc == CV_OK && done < nenc) {
+    uint64_t seen = atomic_load(&r->gen);
+    size_t k = nenc - done;
+    argv[0] = r->prefix;
+    argv[1] = jb;
+    argv[2] = t->consumer;
+    argv[3] = fmt_u(kb, sizeof(kb), k);
+    for (int y = 0; y < 4; y++)
+      lens[y] = strlen(argv[y]);
+    for (size_t y = 0; y < k; y++) {
+      argv[4 + y] = bufs[done + y];
+      lens[4 + y] = blen[done + y];
+    }
+    redisReply *rep;
+    rc = cv__rconn_eval(&t->k, CV__LUA_PUT, &rep, (int)(4 + k), argv, lens);
+    if (rc != CV_OK)
+      break;
+    long long got = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0
+                        ? rep->element[0]->integer
+                        : -3;
+    freeReplyObject(rep);
+    if (got == -1 || got == -3) {
+      rc = CV_ECLOSED;
+      break;
+    }
+    if (got == -2) {
+      rc = CV_ESHUTDOWN;
+      break;
+    }
+    /* The run owns these now, as bytes: the items themselves go. */
+    for (long long y = 0; t->drop && y < got; y++)
+      t->drop(items[done + (size_t)y], t->drop_arg);
+    done += (size_t)got;
+    if (done == nenc)
+      break;
+    if (timeout_ns == CV_NOWAIT) {
+      rc = CV_EFULL;
+      break;
+    }
+    int64_t left = -1;
+    if (deadline >= 0) {
+      left = deadline - cv__now_ns();
+      if (left <= 0) {
+        rc = CV_ETIMEDOUT;
+        break;
+      }
+    }
+    rc = wait_slot(r, &t->k, 0, t->consumer, seen, left);
+    if (rc == CV_ECANCELED)
+      rc = CV_ESHUTDOWN;
+  }
+  pthread_mutex_unlock(&t->mu);
+  for (size_t i = 0; i < nenc; i++)
+    free(bufs[i]);
+  free(argv);
+  free(lens);
+  free(bufs);
+  free(blen);
+  if (rc == CV_EIO)
+    server_lost(r);
+  *nput = done;
+  if (rc == CV_OK && done < n)
+    rc = enc_rc;
+  return rc;
+}
+
+static int rt_put(cv__transport *tp, void *item, int64_t timeout_ns) {
+  size_t n;
+  return rt_put_many(tp, &item, 1, &n, timeout_ns);
+}
+
+/* Decodes entries of a reply, acknowledges them, and hands them out. */
+static int take_out(rtrans *t, const redisReply *entries, void **items,
+                    size_t *nget) {
+  cv__redis *r = t->r;
+  size_t m = entries->elements;
+  const char **argv = calloc(4 + m, sizeof(*argv));
+  if (!argv)
+    return CV_ENOMEM;
+  int rc = CV_OK;
+  size_t k = 0;
+  for (size_t x = 0; x < m; x++) {
+    const redisReply *e = entries->element[x];
+    const redisReply *f = e->element[1];
+    const char *d = "";
+    size_t len = 0;
+    for (size_t y = 0; f && f->type == REDIS_REPLY_ARRAY && y + 1 < f->elements;
+         y += 2)
+      if (strcmp(f->element[y]->str, "d") == 0) {
+        d = f->element[y + 1]->str;
+        len = f->element[y + 1]->len;
+      }
+    void *item = NULL;
+    int drc = t->codec.decode(d, len, t->codec.arg, &item);
+    if (drc != CV_OK) {
+      rc = drc;
+      break; /* the rest stay pending: not lost */
+    }
+    items[k] = item;
+    argv[4 + k] = e->element[0]->str;
+    k++;
+  }
+  char nb[24], kb[24];
+  argv[0] = r->prefix;
+  argv[1] = fmt_u(nb, sizeof(nb), t->j);
+  argv[2] = t->consumer;
+  argv[3] = fmt_u(kb, sizeof(kb), k);
+  redisReply *rep = NULL;
+  int arc = k ? cv__rconn_eval(&t->k, CV__LUA_ACKOUT, &rep, (int)(4 + k), argv,
+                               NULL)
+              : CV_OK;
+  freeReplyObject(rep);
+  free(argv);
+  *nget = k;
+  return arc != CV_OK ? arc : k ? CV_OK : rc;
+}
+
+static int rt_get_many(cv__transport *tp, void **items, size_t max,
+                       size_t *nget, int64_t timeout_ns) {
+  rtrans *t = (rtrans *)tp;
+  cv__redis *r = t->r;
+  *nget = 0;
+  if (!r->cfg.coordinator || t->j != r->cfg.nstages)
+    return CV_ESTATE;
+  char stream[sizeof(r->prefix) + 32], cnt[24];
+  snprintf(stream, sizeof(stream), "%ss:%zu", r->prefix, t->j);
+  fmt_u(cnt, sizeof(cnt), max);
+  int64_t deadline = cv__deadline(timeout_ns);
+  pthread_mutex_lock(&t->mu);
+  int rc = rt_connect(t);
+  while (rc == CV_OK) {
+    if (atomic_load(&r->cancelled)) {
+      rc = CV_ESHUTDOWN;
+      break;
+    }
+    uint64_t seen = atomic_load(&r->gen);
+    const char *rd[] = {"XREADGROUP", "GROUP", "g", t->consumer, "COUNT", cnt,
+                        "STREAMS", stream, ">"};
+    redisReply *rep;
+    rc = cv__rconn_cmd(&t->k, &rep, 9, rd, NULL);
+    if (rc != CV_OK)
+      break;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+      rc = take_out(t, rep->element[0]->element[1], items, nget);
+      freeReplyObject(rep);
+      break;
+    }
+    freeReplyObject(rep);
+    run_state st;
+    rc = state_get(r, &st);
+    if (rc != CV_OK)
+      break;
+    bool gone = !st.exists;
+    bool cancelled = state_num(&st, "cancel", SIZE_MAX) != 0;
+    bool drained = state_num(&st, "closed", t->j) == 1 &&
+                   state_xlen(&st, t->j) == 0;
+    state_free(&st);
+    if (cancelled) {
+      rc = CV_ESHUTDOWN;
+      break;
+    }
+    if (gone || drained) {
+      rc = CV_ECLOSED;
+      break;
+    }
+    if (timeout_ns == CV_NOWAIT) {
+      rc = CV_EEMPTY;
+      break;
+    }
+    int64_t slice = r->cfg.lease_ns / 2;
+    if (deadline >= 0) {
+      int64_t left = deadline - cv__now_ns();
+      if (left <= 0) {
+        rc = CV_ETIMEDOUT;
+        break;
+      }
+      if (left < slice)
+        slice = left;
+    }
+    if (slice < CV_MSEC(1))
+      slice = CV_MSEC(1);
+    char ms[24];
+    fmt_u(ms, sizeof(ms), (uint64_t)(slice / 1000000) + 1);
+    const char *bl[] = {"XREADGROUP", "GROUP", "g", t->consumer, "COUNT", cnt,
+                        "BLOCK", ms, "STREAMS", stream, ">"};
+    atomic_store(&t->k.blocking, 1);
+    if (atomic_load(&r->gen) != seen || atomic_load(&r->cancelled)) {
+      atomic_store(&t->k.blocking, 0);
+      continue;
+    }
+    rc = cv__rconn_block(&t->k, &rep, 11, bl, NULL, slice);
+    if (rc != CV_OK)
+      break;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+      rc = take_out(t, rep->element[0]->element[1], items, nget);
+      freeReplyObject(rep);
+      break;
+    }
+    freeReplyObject(rep);
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (rc == CV_EIO)
+    server_lost(r);
+  return rc;
+}
+
+static int rt_get(cv__transport *tp, void **item, int64_t timeout_ns) {
+  size_t n;
+  return rt_get_many(tp, item, 1, &n, timeout_ns);
+}
+
+static int rt_close(cv__transport *tp) {
+  rtrans *t = (rtrans *)tp;
+  cv__redis *r = t->r;
+  if (t->j != 0 || !r->cfg.coordinator)
+    return CV_OK; /* later stages close on the server, by cascade */
+  const char *argv[] = {r->prefix, t->consumer};
+  redisReply *rep = NULL;
+  pthread_mutex_lock(&r->misc_mu);
+  int rc = cv__rconn_eval(&r->misc, CV__LUA_CLOSE, &rep, 2, argv, NULL);
+  pthread_mutex_unlock(&r->misc_mu);
+  freeReplyObject(rep);
+  if (rc == CV_EIO)
+    server_lost(r);
+  return CV_OK;
+}
+
+static int rt_shutdown(cv__transport *tp) {
+  rtrans *t = (rtrans *)tp;
+  cancel_run(t->r);
+  return CV_OK;
+}
+
+static int rt_stats(const cv__transport *tp, cv__transport_stats *out) {
+  const rtrans *t = (const rtrans *)tp;
+  cv__redis *r = t->r;
+  memset(out, 0, sizeof(*out));
+  out->remote = true;
+  out->capacity = r->caps[t->j];
+  run_state st;
+  if (state_get(r, &st) != CV_OK || !st.exists) {
+    if (st.rep)
+      state_free(&st);
+    return CV_OK; /* over, or unreachable: zeros */
+  }
+  size_t j = t->j;
+  out->puts = (uint64_t)state_num(&st, "in", j);
+  out->discarded = (uint64_t)state_num(&st, "disc", j);
+  out->size = (size_t)state_xlen(&st, j);
+  out->high_water = (size_t)state_num(&st, "hw", j);
+  out->succeeded = (uint64_t)state_num(&st, "ok", j);
+  out->failed = (uint64_t)state_num(&st, "fail", j);
+  out->filtered = (uint64_t)state_num(&st, "filt", j);
+  out->out = (uint64_t)state_num(&st, "out", j);
+  out->taken = out->succeeded + out->failed;
+  out->gets = j == r->cfg.nstages ? (uint64_t)state_num(&st, "got", SIZE_MAX)
+                                  : out->taken;
+  state_free(&st);
+  return CV_OK;
+}
+
+static void rt_destroy(cv__transport *tp) {
+  rtrans *t = (rtrans *)tp;
+  if (!t)
+    return;
+  if (t->connected)
+    cv__rconn_close(&t->k);
+  pthread_mutex_destroy(&t->mu);
+  free(t);
+}
+
+static const cv__transport_ops redis_ops = {
+    .kind = "redis",
+    .put = rt_put,
+    .put_many = rt_put_many,
+    .get = rt_get,
+    .get_many = rt_get_many,
+    .close = rt_close,
+    .shutdown = rt_shutdown,
+    .stats = rt_stats,
+    .destroy = rt_destroy,
+};
+
+int cv__redis_transport(cv__redis *r, size_t j, const cv_codec *codec,
+                        cv_destroy_fn drop, void *drop_arg,
+                        cv__transport **out) {
+  rtrans *t = calloc(1, sizeof(*t));
+  if (!t)
+    return CV_ENOMEM;
+  t->base.ops = &redis_ops;
+  t->r = r;
+  t->j = j;
+  t->codec = *codec;
+  t->drop = drop;
+  t->drop_arg = drop_arg;
+  pthread_mutex_init(&t->mu, NULL);
+  snprintf(t->consumer, sizeof(t->consumer), "%s.%c.%zu", r->proc,
+           j == 0 ? 'f' : 'o', j);
+  *out = &t->base;
+  return CV_OK;
+}
+
+/* ---- worker sessions ---------------------------------------------------- */
+
+struct cv__redis_session {
+  cv__redis *r;
+  size_t i;
+  char consumer[NAME_MAX_];
+  char stream[RUN_MAX + 48];
+  cv__rconn k;
+  bool own;       /* read own pending entries first (after a reconnect) */
+  bool seen_run;  /* the run existed once: its absence now means it ended */
+  int64_t next_reclaim;
+  redisReply *last; /* holds the data of the last take */
+};
+
+int cv__redis_session_open(cv__redis *r, size_t stage, unsigned worker,
+                           cv__redis_session **out, char *err,
+                           size_t errlen) {
+  cv__redis_session *s = calloc(1, sizeof(*s));
+  if (!s)
+    return CV_ENOMEM;
+  s->r = r;
+  s->i = stage;
+  snprintf(s->consumer, sizeof(s->consumer), "%s.%zu.%u", r->proc, stage,
+           worker);
+  snprintf(s->stream, sizeof(s->stream), "%ss:%zu", r->prefix, stage);
+  s->own = true; /* a restarted process never has any, but it is cheap */
+  int rc = cv__rconn_open(&s->k, &r->sh, true, err, errlen);
+  if (rc != CV_OK) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  return CV_OK;
+}
+
+void cv__redis_session_free(cv__redis_session *s) {
+  if (!s)
+    return;
+  freeReplyObject(s->last);
+  cv__rconn_close(&s->k);
+  free(s);
+}
+
+/* Fills e[] from a flat {id, data, id, data...} list starting at `from`. */
+static size_t fill_flat(const redisReply *rep, size_t from,
+                        cv__redis_entry *e) {
+  size_t n = 0;
+  for (size_t x = from; x + 1 < rep->elements; x += 2, n++) {
+    e[n].id = rep->element[x]->str;
+    e[n].data = rep->element[x + 1]->str;
+    e[n].len = rep->element[x + 1]->len;
+  }
+  return n;
+}
+
+/* Fills e[] from an XREADGROUP reply. */
+static size_t fill_stream(const redisReply *rep, cv__redis_entry *e) {
+  const redisReply *list = rep->element[0]->element[1];
+  size_t n = 0;
+  for (size_t x = 0; x < list->elements; x++) {
+    const redisReply *en = list->element[x];
+    const redisReply *f = en->element[1];
+    e[n].id = en->element[0]->str;
+    e[n].data = "";
+    e[n].len = 0;
+    for (size_t y = 0; f && f->type == REDIS_REPLY_ARRAY && y + 1 < f->elements;
+         y += 2)
+      if (strcmp(f->element[y]->str, "d") == 0) {
+        e[n].data = f->element[y + 1]->str;
+        e[n].len = f->element[y + 1]->len;
+      }
+    n++;
+  }
+  return n;
+}
+
+int cv__redis_take(cv__redis_session *s, size_t max, cv__redis_entry *e,
+                   size_t *n, int64_t timeout_ns) {
+  cv__redis *r = s->r;
+  *n = 0;
+  freeReplyObject(s->last);
+  s->last = NULL;
+  char ib[24], kb[24], db[24];
+  fmt_u(ib, sizeof(ib), s->i);
+  fmt_u(kb, sizeof(kb), max);
+  fmt_u(db, sizeof(db), r->cfg.max_deliveries);
+  for (;;) {
+    if (atomic_load(&r->cancelled))
+      return CV_ECANCELED;
+    uint64_t seen = atomic_load(&r->gen);
+    int64_t now = cv__now_ns();
+    bool reclaim = now >= s->next_reclaim;
+    if (reclaim)
+      s->next_reclaim = now + r->cfg.lease_ns / 2;
+    const char *argv[] = {r->prefix, ib,  s->consumer,       kb,
+                          db,        reclaim ? "1" : "0", s->own ? "1" : "0"};
+    redisReply *rep;
+    s->k.reconnected = false;
+    int rc = cv__rconn_eval(&s->k, CV__LUA_TAKE, &rep, 7, argv, NULL);
+    if (rc != CV_OK)
+      return rc;
+    s->own = s->k.reconnected;
+    char tag = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+                       rep->element[0]->type == REDIS_REPLY_STRING
+                   ? rep->element[0]->str[0]
+                   : '?';
+    if (tag == 'E') {
+      s->seen_run = true;
+      s->last = rep;
+      *n = fill_flat(rep, 1, e);
+      return CV_OK;
+    }
+    long long drained = tag == 'N' && rep->elements > 1
+                            ? rep->element[1]->integer
+                            : 0;
+    freeReplyObject(rep);
+    if (tag == 'C')
+      return CV_ECANCELED;
+    if (tag == 'O')
+      return CV_ECLOSED; /* the run just ended */
+    if (tag == 'G') {
+      if (s->seen_run)
+        return CV_ECLOSED;
+      if (timeout_ns == CV_NOWAIT)
+        return CV_EEMPTY;
+      /* The coordinator has not created the run yet: its INIT publishes. */
+      wait_gen(r, seen, r->cfg.lease_ns / 2);
+      continue;
+    }
+    s->seen_run = true;
+    if (drained)
+      return CV_ECLOSED;
+    if (timeout_ns == CV_NOWAIT)
+      return CV_EEMPTY;
+    int64_t slice = r->cfg.lease_ns / 2;
+    char ms[24];
+    fmt_u(ms, sizeof(ms), (uint64_t)(slice / 1000000) + 1);
+    const char *bl[] = {"XREADGROUP", "GROUP", "g", s->consumer, "COUNT", kb,
+                        "BLOCK", ms, "STREAMS", s->stream, ">"};
+    atomic_store(&s->k.blocking, 1);
+    if (atomic_load(&r->gen) != seen || atomic_load(&r->cancelled)) {
+      atomic_store(&s->k.blocking, 0);
+      continue;
+    }
+    rc = cv__rconn_block(&s->k, &rep, 11, bl, NULL, slice);
+    if (rc != CV_OK)
+      return rc;
+    if (s->k.reconnected)
+      s->own = true;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+      s->last = rep;
+      *n = fill_stream(rep, e);
+      return CV_OK;
+    }
+    bool error = rep->type == REDIS_REPLY_ERROR;
+    freeReplyObject(rep);
+    if (error) /* the stream went away (cancel, end): look again soon */
+      wait_gen(r, seen, CV_MSEC(100));
+  }
+}
+
+/* Holds `need` slots of boundary j for the consumer. */
+static int hold_slots(cv__redis_session *s, size_t j, size_t need,
+                      int64_t timeout_ns) {
+  cv__redis *r = s->r;
+  char jb[24], kb[24];
+  fmt_u(jb, sizeof(jb), j);
+  fmt_u(kb, sizeof(kb), need);
+  for (;;) {
+    uint64_t seen = atomic_load(&r->gen);
+    const char *argv[] = {r->prefix, jb, s->consumer, kb};
+    redisReply *rep;
+    int rc = cv__rconn_eval(&s->k, CV__LUA_TOKENS, &rep, 4, argv, NULL);
+    if (rc != CV_OK)
+      return rc;
+    long long held = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -3;
+    freeReplyObject(rep);
+    if (held < 0)
+      return CV_ECANCELED;
+    if ((size_t)held >= need)
+      return CV_OK;
+    if (timeout_ns == CV_NOWAIT)
+      return CV_EFULL;
+    rc = wait_slot(r, &s->k, j, s->consumer, seen, -1);
+    if (rc != CV_OK)
+      return rc;
+  }
+}
+
+static int commit_once(cv__redis_session *s, const cv__redis_fate *f,
+                       size_t n, char *const *outs, const size_t *lens,
+                       size_t nouts, size_t *lost) {
+  cv__redis *r = s->r;
+  size_t argc = 4 + 4 * n + nouts;
+  const char **argv = calloc(argc, sizeof(*argv));
+  size_t *al = calloc(argc, sizeof(*al));
+  char(*nums)[24] = calloc(n + 2, sizeof(*nums));
+  char(*msgs)[CV__ERR_MAX + 24] = calloc(n, sizeof(*msgs));
+  if (!argv || !al || !nums || (n && !msgs)) {
+    free(argv);
+    free(al);
+    free(nums);
+    free(msgs);
+    return CV_ENOMEM;
+  }
+  argv[0] = r->prefix;
+  argv[1] = fmt_u(nums[n], sizeof(nums[0]), s->i);
+  argv[2] = s->consumer;
+  argv[3] = fmt_u(nums[n + 1], sizeof(nums[0]), n);
+  for (size_t x = 0; x < n; x++) {
+    argv[4 + 4 * x] = f[x].id;
+    argv[5 + 4 * x] = f[x].failed ? "f" : "o";
+    argv[6 + 4 * x] = fmt_u(nums[x], sizeof(nums[0]), f[x].nout);
+    if (f[x].failed)
+      snprintf(msgs[x], sizeof(msgs[x]), "%d %s", f[x].code,
+               f[x].msg ? f[x].msg : "");
+    argv[7 + 4 * x] = msgs[x];
+  }
+  for (size_t y = 0; y < 4 + 4 * n; y++)
+    al[y] = strlen(argv[y]);
+  for (size_t y = 0; y < nouts; y++) {
+    argv[4 + 4 * n + y] = outs[y];
+    al[4 + 4 * n + y] = lens[y];
+  }
+  redisReply *rep;
+  int rc = cv__rconn_eval(&s->k, CV__LUA_COMMIT, &rep, (int)argc, argv, al);
+  free(argv);
+  free(al);
+  free(nums);
+  free(msgs);
+  if (rc != CV_OK)
+    return rc;
+  long long done = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2
+                       ? rep->element[0]->integer
+                       : -3;
+  *lost += done >= 0 ? (size_t)rep->element[1]->integer : 0;
+  freeReplyObject(rep);
+  return done == -4 ? CV_EFULL : done < 0 ? CV_ECANCELED : CV_OK;
+}
+
+/* Commits, waiting for slots downstream while there are too few. */
+static int commit_wait(cv__redis_session *s, const cv__redis_fate *f,
+                       size_t n, char *const *outs, const size_t *lens,
+                       size_t nouts, int64_t timeout_ns, size_t *lost) {
+  for (;;) {
+    uint64_t seen = atomic_load(&s->r->gen);
+    int rc = commit_once(s, f, n, outs, lens, nouts, lost);
+    if (rc != CV_EFULL || timeout_ns == CV_NOWAIT)
+      return rc;
+    rc = wait_slot(s->r, &s->k, s->i + 1, s->consumer, seen, -1);
+    if (rc != CV_OK)
+      return rc;
+  }
+}
+
+/* Outputs of one input that do not fit the next stage at all: put in
+ * pieces (not atomic with the input's acknowledgement: documented). */
+static int put_pieces(cv__redis_session *s, char *const *outs,
+                      const size_t *lens, size_t nouts) {
+  cv__redis *r = s->r;
+  size_t j = s->i + 1, cap = r->caps[j];
+  char jb[24], kb[24];
+  fmt_u(jb, sizeof(jb), j);
+  for (size_t done = 0; done < nouts;) {
+    size_t k = nouts - done < cap ? nouts - done : cap;
+    int rc = hold_slots(s, j, k, CV_FOREVER);
+    if (rc != CV_OK)
+      return rc;
+    const char **argv = calloc(4 + k, sizeof(*argv));
+    size_t *al = calloc(4 + k, sizeof(*al));
+    if (!argv || !al) {
+      free(argv);
+      free(al);
+      return CV_ENOMEM;
+    }
+    argv[0] = r->prefix;
+    argv[1] = jb;
+    argv[2] = s->consumer;
+    argv[3] = fmt_u(kb, sizeof(kb), k);
+    for (int y = 0; y < 4; y++)
+      al[y] = strlen(argv[y]);
+    for (size_t y = 0; y < k; y++) {
+      argv[4 + y] = outs[done + y];
+      al[4 + y] = lens[done + y];
+    }
+    redisReply *rep;
+    rc = cv__rconn_eval(&s->k, CV__LUA_PUT, &rep, (int)(4 + k), argv, al);
+    free(argv);
+    free(al);
+    if (rc != CV_OK)
+      return rc;
+    long long got = rep->type == REDIS_REPLY_ARRAY && rep->elements
+                        ? rep->element[0]->integer
+                        : -3;
+    freeReplyObject(rep);
+    if (got < 0)
+      return CV_ECANCELED;
+    done += (size_t)got;
+  }
+  return CV_OK;
+}
+
+int cv__redis_commit(cv__redis_session *s, const cv__redis_fate *f, size_t n,
+                     char *const *outs, const size_t *lens, size_t nouts,
+                     int64_t timeout_ns, size_t *lost) {
+  cv__redis *r = s->r;
+  size_t j = s->i + 1, cap = r->caps[j];
+  if (atomic_load(&r->cancelled))
+    return CV_ECANCELED;
+  if (cap == 0 || nouts <= cap)
+    return commit_wait(s, f, n, outs, lens, nouts, timeout_ns, lost);
+  /* More outputs than the next stage can ever hold: input by input. */
+  if (timeout_ns == CV_NOWAIT)
+    return CV_EFULL;
+  size_t off = 0;
+  for (size_t x = 0; x < n; x++) {
+    cv__redis_fate one = f[x];
+    int rc;
+    if (one.nout > cap) {
+      rc = put_pieces(s, outs + off, lens + off, one.nout);
+      size_t nout = one.nout;
+      one.nout = 0;
+      if (rc == CV_OK)
+        rc = commit_wait(s, &one, 1, NULL, NULL, 0, CV_FOREVER, lost);
+      off += nout;
+    } else {
+      rc = commit_wait(s, &one, 1, outs + off, lens + off, one.nout,
+                       CV_FOREVER, lost);
+      off += one.nout;
+    }
+    if (rc != CV_OK)
+      return rc;
+  }
+  return CV_OK;
+}
