@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 /* An absolute spelling of `path` (which may not exist) into buf: the
  * cwd is prepended to a relative path; symlinks are left for stat. */
 static int absolute(const char *path, char *buf, size_t size) {
@@ -50,39 +52,25 @@ int pp_inside(const char *path, dev_t dev, ino_t ino) {
 
 static int is_url(const char *s) { return strstr(s, "://") != NULL; }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
+/* libcurl's URL parser decodes the path exactly as the download will, so
+ * the folder checked here is the file libcurl would open. */
 const char *pp_local_path(const char *src, int is_file, char *buf, size_t size) {
   if (is_file)
     return src;
   if (strncasecmp(src, "file://", 7) != 0)
     return NULL;
-  const char *p = src + 7;
-  if (strncasecmp(p, "localhost/", 10) == 0)
-    p += 9;
-  if (*p != '/')
-    return NULL;
-  size_t n = 0;
-  for (; *p && *p != '?' && *p != '#' && n + 1 < size; p++) {
-    int hi, lo;
-    if (p[0] == '%' && (hi = hexval((unsigned char)p[1])) >= 0 &&
-        (lo = hexval((unsigned char)p[2])) >= 0) {
-      buf[n++] = (char)(hi * 16 + lo);
-      p += 2;
-    } else {
-      buf[n++] = *p;
-    }
+  CURLU *u = curl_url();
+  char *path = NULL;
+  const char *out = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, src, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK &&
+      path[0] == '/' && strlen(path) < size) {
+    memcpy(buf, path, strlen(path) + 1);
+    out = buf;
   }
-  buf[n] = '\0';
-  return buf;
+  curl_free(path);
+  curl_url_cleanup(u);
+  return out;
 }
 
 /* Refuses when `a` lies in `b` (b a folder that exists). */
