@@ -111,6 +111,44 @@ static char *fmt_u(char *buf, size_t len, uint64_t v) {
   return buf;
 }
 
+/* Runs the put script over `conn` for the k encoded items `data` into
+ * stage j.  *got is how many the stage took (it holds as many slots as were free),
+ * or the script's -1 closed, -2 cancelled, -3 gone.  CV_ENOMEM, or the
+ * connection's error. */
+static int eval_put(cv__rconn *conn, const cv__redis *r, size_t j,
+                    const char *consumer, char *const *data,
+                    const size_t *lens, size_t k, long long *got) {
+  const char **argv = calloc(4 + k, sizeof(*argv));
+  size_t *al = calloc(4 + k, sizeof(*al));
+  if (!argv || !al) {
+    free(argv);
+    free(al);
+    return CV_ENOMEM;
+  }
+  char jb[24], kb[24];
+  argv[0] = r->prefix;
+  argv[1] = fmt_u(jb, sizeof(jb), j);
+  argv[2] = consumer;
+  argv[3] = fmt_u(kb, sizeof(kb), k);
+  for (int y = 0; y < 4; y++)
+    al[y] = strlen(argv[y]);
+  for (size_t y = 0; y < k; y++) {
+    argv[4 + y] = data[y];
+    al[4 + y] = lens[y];
+  }
+  redisReply *rep;
+  int rc = cv__rconn_eval(conn, CV__LUA_PUT, &rep, (int)(4 + k), argv, al);
+  free(argv);
+  free(al);
+  if (rc != CV_OK)
+    return rc;
+  *got = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0
+             ? rep->element[0]->integer
+             : -3;
+  freeReplyObject(rep);
+  return CV_OK;
+}
+
 /* ---- run state ----------------------------------------------------------- */
 
 typedef struct run_state {
@@ -597,13 +635,9 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
     return CV_ESTATE;
   if (atomic_load(&r->cancelled))
     return CV_ESHUTDOWN;
-  const char **argv = calloc(4 + n, sizeof(*argv));
-  size_t *lens = calloc(4 + n, sizeof(*lens));
-  void **bufs = calloc(n ? n : 1, sizeof(*bufs));
+  char **bufs = calloc(n ? n : 1, sizeof(*bufs));
   size_t *blen = calloc(n ? n : 1, sizeof(*blen));
-  if (!argv || !lens || !bufs || !blen) {
-    free(argv);
-    free(lens);
+  if (!bufs || !blen) {
     free(bufs);
     free(blen);
     return CV_ENOMEM;
@@ -611,8 +645,9 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
   int enc_rc = CV_OK;
   size_t nenc = 0;
   for (; nenc < n; nenc++) {
-    enc_rc = t->codec.encode(items[nenc], t->codec.arg, &bufs[nenc],
-                             &blen[nenc]);
+    void *b = NULL;
+    enc_rc = t->codec.encode(items[nenc], t->codec.arg, &b, &blen[nenc]);
+    bufs[nenc] = b;
     if (enc_rc == CV_OK && blen[nenc] > r->cfg.max_item_bytes) {
       free(bufs[nenc]);
       enc_rc = CV_EINVAL;
@@ -620,33 +655,17 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
     if (enc_rc != CV_OK)
       break;
   }
-  char jb[24], kb[24];
-  fmt_u(jb, sizeof(jb), t->j);
   int64_t deadline = cv__deadline(timeout_ns);
   size_t done = 0;
   pthread_mutex_lock(&t->mu);
   int rc = rt_connect(t);
   while (rc == CV_OK && done < nenc) {
     uint64_t seen = atomic_load(&r->gen);
-    size_t k = nenc - done;
-    argv[0] = r->prefix;
-    argv[1] = jb;
-    argv[2] = t->consumer;
-    argv[3] = fmt_u(kb, sizeof(kb), k);
-    for (int y = 0; y < 4; y++)
-      lens[y] = strlen(argv[y]);
-    for (size_t y = 0; y < k; y++) {
-      argv[4 + y] = bufs[done + y];
-      lens[4 + y] = blen[done + y];
-    }
-    redisReply *rep;
-    rc = cv__rconn_eval(&t->k, CV__LUA_PUT, &rep, (int)(4 + k), argv, lens);
+    long long got;
+    rc = eval_put(&t->k, r, t->j, t->consumer, bufs + done, blen + done,
+                  nenc - done, &got);
     if (rc != CV_OK)
       break;
-    long long got = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0
-                        ? rep->element[0]->integer
-                        : -3;
-    freeReplyObject(rep);
     if (got == -1 || got == -3) {
       rc = CV_ECLOSED;
       break;
@@ -680,8 +699,6 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
   pthread_mutex_unlock(&t->mu);
   for (size_t i = 0; i < nenc; i++)
     free(bufs[i]);
-  free(argv);
-  free(lens);
   free(bufs);
   free(blen);
   if (rc == CV_EIO)
@@ -1139,11 +1156,14 @@ static int commit_once(cv__redis_session *s, const cv__redis_fate *f,
   argv[3] = fmt_u(nums[n + 1], sizeof(nums[0]), n);
   for (size_t x = 0; x < n; x++) {
     argv[4 + 4 * x] = f[x].id;
-    argv[5 + 4 * x] = f[x].failed ? "f" : "o";
+    /* "p": succeeded, its outputs already put (their count as msg). */
+    argv[5 + 4 * x] = f[x].failed ? "f" : f[x].put_before ? "p" : "o";
     argv[6 + 4 * x] = fmt_u(nums[x], sizeof(nums[0]), f[x].nout);
     if (f[x].failed)
       snprintf(msgs[x], sizeof(msgs[x]), "%d %s", f[x].code,
                f[x].msg ? f[x].msg : "");
+    else if (f[x].put_before)
+      fmt_u(msgs[x], sizeof(msgs[x]), f[x].put_before);
     argv[7 + 4 * x] = msgs[x];
   }
   for (size_t y = 0; y < 4 + 4 * n; y++)
@@ -1189,40 +1209,16 @@ static int put_pieces(cv__redis_session *s, char *const *outs,
                       const size_t *lens, size_t nouts) {
   cv__redis *r = s->r;
   size_t j = s->i + 1, cap = r->caps[j];
-  char jb[24], kb[24];
-  fmt_u(jb, sizeof(jb), j);
   for (size_t done = 0; done < nouts;) {
     size_t k = nouts - done < cap ? nouts - done : cap;
     int rc = hold_slots(s, j, k, CV_FOREVER);
     if (rc != CV_OK)
       return rc;
-    const char **argv = calloc(4 + k, sizeof(*argv));
-    size_t *al = calloc(4 + k, sizeof(*al));
-    if (!argv || !al) {
-      free(argv);
-      free(al);
-      return CV_ENOMEM;
-    }
-    argv[0] = r->prefix;
-    argv[1] = jb;
-    argv[2] = s->consumer;
-    argv[3] = fmt_u(kb, sizeof(kb), k);
-    for (int y = 0; y < 4; y++)
-      al[y] = strlen(argv[y]);
-    for (size_t y = 0; y < k; y++) {
-      argv[4 + y] = outs[done + y];
-      al[4 + y] = lens[done + y];
-    }
-    redisReply *rep;
-    rc = cv__rconn_eval(&s->k, CV__LUA_PUT, &rep, (int)(4 + k), argv, al);
-    free(argv);
-    free(al);
+    long long got;
+    rc = eval_put(&s->k, r, j, s->consumer,
+                  outs + done, lens + done, k, &got);
     if (rc != CV_OK)
       return rc;
-    long long got = rep->type == REDIS_REPLY_ARRAY && rep->elements
-                        ? rep->element[0]->integer
-                        : -3;
-    freeReplyObject(rep);
     if (got < 0)
       return CV_ECANCELED;
     done += (size_t)got;
@@ -1250,6 +1246,7 @@ int cv__redis_commit(cv__redis_session *s, const cv__redis_fate *f, size_t n,
       rc = put_pieces(s, outs + off, lens + off, one.nout);
       size_t nout = one.nout;
       one.nout = 0;
+      one.put_before = nout; /* counted as its outputs, not filtered */
       if (rc == CV_OK)
         rc = commit_wait(s, &one, 1, NULL, NULL, 0, CV_FOREVER, lost);
       off += nout;

@@ -84,6 +84,7 @@ typedef struct cv__redis_fate {
   int code;          /* failed: the code */
   const char *msg;   /* failed: the message */
   size_t nout;       /* outputs, in order, in the commit's output list */
+  size_t put_before; /* outputs already put in pieces (cv__redis_commit) */
 } cv__redis_fate;
 
 /* A worker's connection to the stream of stage i.  Open on the controlling

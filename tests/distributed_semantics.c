@@ -123,9 +123,23 @@ static void str_free(void *item, void *arg) {
   free(item);
 }
 
-/* "item-N" becomes "ITEM-N"; "big" becomes 2000 bytes (over the limit). */
+#define NSPLIT 300 /* more than the output's capacity (256): put in pieces */
+
+/* "item-N" becomes "ITEM-N"; "big" becomes 2000 bytes (over the limit);
+ * "split" becomes NSPLIT outputs "SPLIT-0".. . */
 static int shout(cv_stage_ctx *ctx, void *item) {
   const char *in = item;
+  if (strcmp(in, "split") == 0) {
+    for (int i = 0; i < NSPLIT; i++) {
+      char *out = malloc(16);
+      CHECK(out != NULL);
+      snprintf(out, 16, "SPLIT-%d", i);
+      int rc = cv_emit(ctx, out);
+      if (rc != CV_OK)
+        return rc;
+    }
+    return CV_OK;
+  }
   size_t n = strcmp(in, "big") == 0 ? 2000 : strlen(in);
   char *out = malloc(n + 1);
   CHECK(out != NULL);
@@ -809,12 +823,13 @@ static void codec(void) {
     CHECK_OK(cv_pipeline_put(p, strdup(buf), CV_FOREVER));
   }
   CHECK_OK(cv_pipeline_put(p, strdup("big"), CV_FOREVER));
+  CHECK_OK(cv_pipeline_put(p, strdup("split"), CV_FOREVER));
   /* No worker yet: everything is queued, and the depth is the stream's. */
   cv_stage_stats st;
   CHECK_OK(cv_pipeline_stage_stats(p, 0, &st));
-  CHECK_EQ(st.queue_depth, n + 1);
-  CHECK_EQ(rs_int(&srv, "XLEN cv:{%s}:s:0", run_name), n + 1);
-  CHECK_EQ(st.in, n + 1);
+  CHECK_EQ(st.queue_depth, n + 2);
+  CHECK_EQ(rs_int(&srv, "XLEN cv:{%s}:s:0", run_name), n + 2);
+  CHECK_EQ(st.in, n + 2);
   pid_t kids[2] = {spawn_worker(), spawn_worker()};
   /* Both join before the run can end (a worker that comes after the run
    * was removed waits for the next one of that name). */
@@ -823,7 +838,8 @@ static void codec(void) {
   CHECK_EQ(count_lines("started"), 2);
   CHECK_OK(cv_pipeline_close_input(p));
   unsigned char *seen = calloc((size_t)n, 1);
-  long got = 0;
+  unsigned char split_seen[NSPLIT] = {0};
+  long got = 0, split_got = 0;
   for (;;) {
     void *it;
     int rc = cv_pipeline_get(p, &it, CV_FOREVER);
@@ -831,18 +847,28 @@ static void codec(void) {
       break;
     CHECK_OK(rc);
     long id = -1;
-    CHECK(sscanf(it, "ITEM-%ld", &id) == 1 && id >= 0 && id < n);
-    seen[id]++;
-    got++;
+    if (sscanf(it, "SPLIT-%ld", &id) == 1) {
+      CHECK(id >= 0 && id < NSPLIT);
+      split_seen[id]++;
+      split_got++;
+    } else {
+      CHECK(sscanf(it, "ITEM-%ld", &id) == 1 && id >= 0 && id < n);
+      seen[id]++;
+      got++;
+    }
     free(it);
   }
   CHECK_EQ(got, n);
   check_once(seen, n, -1);
+  /* One input's outputs, more than the output can hold at once: all of
+   * them arrive, each once. */
+  CHECK_EQ(split_got, NSPLIT);
+  check_once(split_seen, NSPLIT, -1);
   finish(p, CV_OK);
   cv_pipeline_summary s;
   CHECK_OK(cv_pipeline_summary_get(p, &s));
   CHECK_EQ(s.failed, 1);
-  CHECK_EQ(s.delivered, n);
+  CHECK_EQ(s.delivered, n + NSPLIT);
   printf("oversized output: %s\n", s.error_message);
   CHECK(s.error_message && strstr(s.error_message, "max_item_bytes"));
   end_scenario(p, kids, 2);
