@@ -1,5 +1,5 @@
 /* src/autotune.h - the worker controller of automatic stages (stages with
- * CV_WORKERS_AUTO), see autotune.c.  pipeline.c calls these hooks: a
+ * CV_WORKERS_AUTO), see autotune.c.  The pipeline calls these hooks: a
  * pipeline without automatic stages has no controller (p->tune is NULL)
  * and pays nothing. */
 #ifndef CONVEYOR_AUTOTUNE_H

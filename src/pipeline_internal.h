@@ -1,6 +1,7 @@
 /* src/pipeline_internal.h - the pipeline's private structures, shared by
- * pipeline.c (threads, flow, cancellation) and pipeline_stats.c (counters,
- * summary, reports).  See the design notes at the top of pipeline.c. */
+ * pipeline.c (lifecycle), pipeline_worker.c (the threads' loops),
+ * pipeline_stats.c (counters, summary, reports) and autotune.c.  See the
+ * design notes at the top of pipeline.c. */
 #ifndef CONVEYOR_PIPELINE_INTERNAL_H
 #define CONVEYOR_PIPELINE_INTERNAL_H
 
@@ -44,8 +45,11 @@ typedef struct cv__counters {
                                  worker of an automatic stage may run, leave
                                  and run again) */
   _Atomic int64_t wait_since; /* start of the wait in progress, 0 = none */
-  _Atomic int wait_kind;      /* what that wait is (WAIT_* in pipeline.c) */
+  _Atomic int wait_kind;      /* what that wait is (CV__WAIT_*) */
 } cv__counters;
+
+/* What a worker waits for (cv__counters.wait_kind). */
+enum { CV__WAIT_STARVED = 1, CV__WAIT_BLOCKED = 2 };
 
 /* Adds to a single-writer counter.  Release and acquire (plain moves on
  * x86) keep a worker's counters in the order it bumped them for a reader:
@@ -97,7 +101,7 @@ struct cv_stage_ctx {
   size_t nbuf, bufcap;
 
   /* Last stage with a sink: outputs kept while another worker was in the
-   * sink (see sink_deliver in pipeline.c). */
+   * sink (see sink_deliver in pipeline_worker.c). */
   void **sink_buf;
   size_t sink_n;
 
@@ -260,7 +264,7 @@ typedef struct cv__pipeline_core {
 /* pipeline_stats.c */
 void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);
 
-/* pipeline.c: starts a worker thread in slot w of an automatic stage whose
+/* pipeline_worker.c: starts a worker thread in slot w of an automatic stage whose
  * previous thread (if any) was joined.  Returns CV_OK, CV_ECLOSED (the
  * stage has finished: no worker may join it), CV_ESTATE (the pipeline is
  * finished or cancelled), CV_ESYS. */

@@ -78,7 +78,7 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
       int64_t since =
           atomic_load_explicit(&c->wait_since, memory_order_acquire);
       if (since != 0 && now > since) {
-        if (CV__LOAD(c->wait_kind) == 1 /* WAIT_STARVED */)
+        if (CV__LOAD(c->wait_kind) == CV__WAIT_STARVED)
           starved += now - since;
         else
           blocked += now - since;

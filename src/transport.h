@@ -4,7 +4,7 @@
  * next stage through a cv__transport, a small vtable.  The in-process
  * cv_queue implements it (transport_queue.c); a queue that lives in another
  * process or in Redis can implement the same operations and plug in without
- * touching the stage code in pipeline.c.
+ * touching the stage code in pipeline_worker.c.
  *
  * Contract, for every implementation:
  *   - put/put_many/get/get_many have the meaning, blocking behaviour and
