@@ -338,6 +338,7 @@ int cv_pipeline_add_stage(cv_pipeline *p, const cv_stage_options *opts) {
     w->arg = st->arg;
     w->bufcap = st->batch;
     w->auto_take = 1; /* until the first measurement */
+    w->sink_hold = 1;
     /* Emit buffer, then (batch > 1) the input batch, then (with a sink)
      * the sink backlog. */
     w->buf = malloc((2 * st->batch + (p->sink ? CV__SINK_BACKLOG : 0)) *

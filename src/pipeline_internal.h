@@ -100,15 +100,22 @@ struct cv_stage_ctx {
   void **buf;
   size_t nbuf, bufcap;
 
-  /* Last stage with a sink: outputs kept while another worker was in the
-   * sink (see sink_deliver in pipeline_worker.c). */
+  /* Last stage with a sink: outputs not yet given to the sink, kept while
+   * another worker was in the sink or while fewer than sink_hold wait (see
+   * sink_deliver in pipeline_worker.c). */
   void **sink_buf;
   size_t sink_n;
+  size_t sink_hold; /* outputs a worker may keep before it calls the sink */
 
-  /* CV_BATCH_AUTO: the size of the next take, and the smoothed cost of one
-   * item in ns (time from take to the end of its batch, per item). */
+  /* The smoothed cost of one item in ns.  CV_BATCH_AUTO: time from take to
+   * the end of its batch, per item, which also sizes the next take
+   * (auto_take).  Other stages: wall time per item over every
+   * CV__COST_SAMPLE items taken (cost_n items since cost_t0), waits
+   * included. */
   size_t auto_take;
   int64_t auto_cost_ns;
+  uint64_t cost_n;
+  int64_t cost_t0;
   char pad2_[CV__CACHE_LINE]; /* keeps the next worker's counters apart */
 };
 

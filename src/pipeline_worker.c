@@ -184,6 +184,13 @@ void cv__wait_end(cv_stage_ctx *w, int kind, int64_t t0) {
 
 static int put_n(cv__transport *t, void **items, size_t n, size_t *nput,
                  int64_t timeout_ns) {
+  if (t->queue) {
+    if (n > 1)
+      return cv_queue_put_many(t->queue, items, n, nput, timeout_ns);
+    int rc = cv_queue_put(t->queue, items[0], timeout_ns);
+    *nput = rc == CV_OK;
+    return rc;
+  }
   if (n == 1) {
     int rc = t->ops->put(t, items[0], timeout_ns);
     *nput = rc == CV_OK;
@@ -194,6 +201,13 @@ static int put_n(cv__transport *t, void **items, size_t n, size_t *nput,
 
 static int get_n(cv__transport *t, void **items, size_t max, size_t *n,
                  int64_t timeout_ns) {
+  if (t->queue) {
+    if (max > 1)
+      return cv_queue_get_many(t->queue, items, max, n, timeout_ns);
+    int rc = cv_queue_get(t->queue, items, timeout_ns);
+    *n = rc == CV_OK;
+    return rc;
+  }
   if (max == 1) {
     int rc = t->ops->get(t, items, timeout_ns);
     *n = rc == CV_OK;
@@ -209,7 +223,11 @@ static int get_n(cv__transport *t, void **items, size_t max, size_t *n,
  * keeps up to CV__SINK_BACKLOG items for its next turn instead of waiting (a
  * cheap sink would otherwise convoy its callers); it hands them over before
  * it sleeps for input or leaves (sink_flush).  Waiting for sink_mu counts
- * as blocked: the worker waits to hand on. */
+ * as blocked: the worker waits to hand on.  A worker of a cheap stage also
+ * keeps its outputs until it has sink_hold of them, so that one turn at
+ * sink_mu serves many items: sink_hold is as many as the stage makes in
+ * CV_BATCH_AUTO_TARGET_NS (measured, see note_cost), 1 until measured, so
+ * an output never waits longer than that in a busy worker's hands. */
 static void sink_add(cv_pipeline *p, _Atomic uint64_t *c, uint64_t n) {
   if (n == 0)
     return;
@@ -247,6 +265,11 @@ static int sink_call(cv_pipeline *p, void **items, size_t n) {
 static int sink_deliver(cv_stage_ctx *w, void **items, size_t n, bool force) {
   cv_pipeline *p = w->p;
   bool serial = !p->sink_concurrent;
+  if (serial && !force && !w->st->ordered && w->sink_n + n < w->sink_hold) {
+    memcpy(w->sink_buf + w->sink_n, items, n * sizeof(void *));
+    w->sink_n += n;
+    return CV_OK;
+  }
   if (serial && pthread_mutex_trylock(&p->sink_mu) != 0) {
     if (!force && !w->st->ordered && w->sink_n + n <= CV__SINK_BACKLOG) {
       memcpy(w->sink_buf + w->sink_n, items, n * sizeof(void *));
@@ -456,18 +479,42 @@ static size_t take_limit(const cv_stage_ctx *w) {
   return w->st->batch_auto ? w->auto_take : w->st->batch;
 }
 
-/* CV_BATCH_AUTO: folds the cost of a batch of n items that took `ns` into
- * the worker's estimate and sizes its next take from it. */
-void cv__auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
-  int64_t per = ns / (int64_t)n;
+static size_t clamp_size(int64_t k, size_t most) {
+  return k < 1 ? 1 : (uint64_t)k > most ? most : (size_t)k;
+}
+
+/* Folds a measured cost of `per` ns per item into the worker's estimate and
+ * sizes what follows from it: the next take (CV_BATCH_AUTO) and how many
+ * outputs it keeps for the sink, each about CV_BATCH_AUTO_TARGET_NS of
+ * work. */
+static void fold_cost(cv_stage_ctx *w, int64_t per) {
   w->auto_cost_ns = w->auto_cost_ns ? (3 * w->auto_cost_ns + per) / 4 : per;
   int64_t k = CV_BATCH_AUTO_TARGET_NS / (w->auto_cost_ns > 0 ? w->auto_cost_ns : 1);
-  w->auto_take = k < 1 ? 1 : k > CV_BATCH_AUTO_MAX ? CV_BATCH_AUTO_MAX : (size_t)k;
+  w->auto_take = clamp_size(k, CV_BATCH_AUTO_MAX);
+  w->sink_hold = clamp_size(k, CV__SINK_BACKLOG);
+}
+
+/* CV_BATCH_AUTO: the cost of a batch of n items that took `ns`. */
+void cv__auto_adjust(cv_stage_ctx *w, size_t n, int64_t ns) {
+  fold_cost(w, ns / (int64_t)n);
+}
+
+/* Other stages that feed a serial sink: the clock is read once per
+ * CV__COST_SAMPLE items taken, never per item. */
+static void note_cost(cv_stage_ctx *w, size_t n) {
+  if ((w->cost_n += n) < CV__COST_SAMPLE)
+    return;
+  int64_t now = cv__now_ns();
+  fold_cost(w, (now - w->cost_t0) / (int64_t)w->cost_n);
+  w->cost_n = 0;
+  w->cost_t0 = now;
 }
 
 static void run_unordered(cv_stage_ctx *w, void **items) {
   cv__stage *st = w->st;
   cv_pipeline *p = w->p;
+  bool sampled = !st->batch_auto && w->dest == &p->output && p->sink &&
+                 !p->sink_concurrent;
   while (!cv__is_cancelled(p) && !leaving(w)) {
     size_t n = 0;
     if (take(w, items, take_limit(w), &n) != CV_OK)
@@ -484,6 +531,8 @@ static void run_unordered(cv_stage_ctx *w, void **items) {
     }
     if (st->batch_auto)
       cv__auto_adjust(w, n, cv__now_ns() - t0);
+    else if (sampled)
+      note_cost(w, n);
     flush(w);
   }
 }
@@ -602,6 +651,8 @@ void *cv__worker_main(void *arg) {
   if (rc == CV_OK) {
     int64_t start = cv__now_ns();
     atomic_store_explicit(&w->c.start_ns, start, memory_order_relaxed);
+    w->cost_t0 = start;
+    w->cost_n = 0;
     void *one;
     void **items = st->batch == 1 ? &one : w->buf + st->batch;
     if (p->dist)
@@ -654,6 +705,7 @@ int cv__worker_spawn(cv_stage_ctx *w) {
   w->nbuf = 0;
   w->sink_n = 0;
   w->auto_take = 1;
+  w->sink_hold = 1;
   w->auto_cost_ns = 0;
   atomic_store(&w->retire, false);
   atomic_store(&w->exited, false);

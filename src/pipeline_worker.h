@@ -17,6 +17,10 @@ static inline bool cv__is_cancelled(const cv_pipeline *p) {
  * (sink_deliver); its buffer is allocated with the stage. */
 #define CV__SINK_BACKLOG 64
 
+/* Items between two clock reads of a worker that measures its cost per
+ * item without CV_BATCH_AUTO (note_cost). */
+#define CV__COST_SAMPLE 64
+
 /* Thread bodies: a worker of a stage (arg: its cv_stage_ctx) and the
  * source (arg: p->source_ctx). */
 void *cv__worker_main(void *arg);

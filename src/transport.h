@@ -58,9 +58,12 @@ typedef struct cv__transport_ops {
   void (*destroy)(cv__transport *t);
 } cv__transport_ops;
 
-/* Implementations embed this as their first member. */
+/* Implementations embed this as their first member (zeroed). */
 struct cv__transport {
   const cv__transport_ops *ops;
+  /* The in-process transport's queue, else NULL: the pipeline's workers
+   * call it directly, without the two indirect calls per item of ops. */
+  cv_queue *queue;
 };
 
 /* An in-process transport on a cv_queue (FIFO).  capacity 0 = unbounded.

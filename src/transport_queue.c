@@ -92,6 +92,7 @@ int cv__transport_queue_create(cv__transport **out, size_t capacity,
     return rc;
   }
   t->base.ops = &queue_ops;
+  t->base.queue = t->q;
   *out = &t->base;
   return CV_OK;
 }

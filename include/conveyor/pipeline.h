@@ -175,9 +175,14 @@ typedef int (*cv_source_fn)(cv_stage_ctx *ctx, void *arg);
  * the workers hand their output straight to the sink instead of through the
  * output queue.  Each worker's outputs arrive in the order it emitted them,
  * an ordered last stage's in input order; a worker that finds another in
- * the sink keeps up to 64 outputs for its next turn instead of waiting.  The sink owns the item (whatever it returns).  A non-zero return
- * counts the item as failed instead of delivered, and is an error under the
- * pipeline's policy (stage name "sink", index = number of stages). */
+ * the sink keeps up to 64 outputs for its next turn instead of waiting.  A
+ * worker of an unordered stage whose items are cheap also gathers as many
+ * outputs as it makes in about CV_BATCH_AUTO_TARGET_NS (measured; one until
+ * then) before it calls the sink, and hands them over before it waits for
+ * input or leaves.  The sink owns the item (whatever it returns).  A
+ * non-zero return counts the item as failed instead of delivered, and is an
+ * error under the pipeline's policy (stage name "sink", index = number of
+ * stages). */
 typedef int (*cv_sink_fn)(void *item, void *arg);
 
 /* One failed item, as given to the error callback. */
