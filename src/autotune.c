@@ -33,29 +33,9 @@
  * or waiting for one: either way a CPU's worth of work), the CPU time of a
  * stage that waits on I/O.
  *
- * Rules (a stage that grew waits one interval, one that parked workers two
- * (they leave after their current batch), so that the next decision
- * measures the new layout):
- *   - park: a stage with more workers than ceil(busy / 0.8) at two
- *     intervals in a row parks half the surplus (rounded up).  Starved and
- *     blocked workers are surplus alike: neither uses a CPU, but each is a
- *     thread of the budget.
- *   - grow: the bottleneck is the stage whose workers are at least 70% busy
- *     and whose input is at least half full, the busiest and fullest first.
- *     It grows by one worker (computing) or doubles (waiting on I/O), as
- *     long as the pipeline's CPU load stays within cpu_budget (+ half a
- *     CPU: a worker is a whole unit) and its threads within max_workers
- *     (and the stage's own max_workers: its slots).  The load is at least
- *     the process's CPU use, which counts work done in threads that are not
- *     workers (a library's thread pool: the worker sleeps while it
- *     computes, so its stage looks as if it waited on I/O); and a stage that
- *     sleeps grows only while the process leaves half a CPU of the budget
- *     unused.  Run-queue delay is not load: on a machine shared with other
- *     programs every thread waits for a CPU, and the budget is ours.
- *   - give: when only the thread limit stops the bottleneck, the least busy
- *     other automatic stage with more than one worker (under 60% busy)
- *     parks one, and the bottleneck grows at a later interval.
- *   - never below one worker per stage; explicit counts are never touched.
+ * Deciding.  The rules are a pure function of one interval's measurements
+ * and what they remember between intervals (autotune_rules.c): this file
+ * measures, hands them the snapshot, and carries out what they decide.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall(SYS_gettid) */
@@ -72,12 +52,9 @@
 #include <unistd.h>
 
 #include "autotune.h"
+#include "autotune_rules.h"
 #include "pipeline_internal.h"
 
-#define BUSY_GROW 0.70  /* a bottleneck's workers are at least this busy */
-#define FILL_GROW 0.50  /* and its input at least this full */
-#define BUSY_KEEP 0.80  /* park down to busy / BUSY_KEEP workers */
-#define BUSY_GIVE 0.60  /* a stage this idle gives a worker away */
 #define IO_SHARE 0.50   /* busy time more than half asleep: I/O */
 #define FIRST_INTERVAL_NS 10000000 /* 10 ms, doubling up to the interval */
 
@@ -89,23 +66,8 @@ typedef struct tune_slot {
 
 typedef struct tune_stage {
   int64_t busy_ns, starved_ns, blocked_ns; /* at the last tick */
-  bool surplus; /* had idle workers at the last tick too */
   tune_slot *slots;                        /* nworkers of them */
-  int hold;     /* intervals to wait before the next change */
-  bool no_grow; /* a worker_init failed: start no more workers */
 } tune_stage;
-
-/* One stage over one interval. */
-typedef struct meas {
-  bool is_auto;
-  unsigned n;     /* worker threads not asked to leave */
-  double busy;    /* worker-equivalents */
-  double cpu;     /* CPUs used */
-  double load;    /* CPUs it keeps busy: computing, its busy workers (on a
-                     CPU or waiting for one); waiting on I/O, its CPU time */
-  double fill;    /* input queue, 0..1 */
-  bool io;        /* busy time mostly asleep */
-} meas;
 
 typedef struct cv__tune {
   unsigned max_workers, cpu_budget;
@@ -114,7 +76,10 @@ typedef struct cv__tune {
   int64_t proc_ns; /* the process's CPU time at the last tick */
   double proc;     /* CPUs the whole process used over the interval */
   tune_stage *st;
-  meas *m;
+  cv__tune_meas *m;     /* the last interval, per stage */
+  cv__tune_memory *mem; /* the rules' memory, per stage */
+  const char **names;   /* the stages' names, for the reasons */
+  cv__tune_action *acts; /* nstages + 1 */
 } cv__tune;
 
 static unsigned online_cpus(void) {
@@ -142,7 +107,12 @@ int cv__tune_create(cv_pipeline *p) {
     return CV_ENOMEM;
   t->st = calloc(p->nstages, sizeof(*t->st));
   t->m = calloc(p->nstages, sizeof(*t->m));
-  bool ok = t->st && t->m;
+  t->mem = calloc(p->nstages, sizeof(*t->mem));
+  t->names = calloc(p->nstages, sizeof(*t->names));
+  t->acts = calloc(p->nstages + 1, sizeof(*t->acts));
+  bool ok = t->st && t->m && t->mem && t->names && t->acts;
+  for (size_t i = 0; ok && i < p->nstages; i++)
+    t->names[i] = p->stages[i]->name;
   for (size_t i = 0; ok && i < p->nstages; i++) {
     t->st[i].slots = calloc(p->stages[i]->nworkers, sizeof(tune_slot));
     ok = t->st[i].slots != NULL;
@@ -167,6 +137,9 @@ void cv__tune_destroy(cv_pipeline *p) {
     free(t->st[i].slots);
   free(t->st);
   free(t->m);
+  free(t->mem);
+  free(t->names);
+  free(t->acts);
   free(t);
   p->tune = NULL;
 }
@@ -265,14 +238,17 @@ static int64_t stage_demand_ns(cv_pipeline *p, size_t i, int64_t *cpu_out) {
   return sum;
 }
 
-/* Threads of stage i asked to stay (automatic), or its count (explicit). */
-static unsigned staying(const cv__stage *st) {
+/* Threads of stage i asked to stay (automatic), or its count (explicit);
+ * *room: its slots without a thread (automatic). */
+static unsigned staying(const cv__stage *st, unsigned *room) {
+  *room = 0;
   if (!st->auto_workers)
     return st->nworkers;
   unsigned n = 0;
   for (unsigned j = 0; j < st->nworkers; j++) {
     const cv_stage_ctx *w = &st->workers[j];
     n += w->thread_started && !atomic_load(&((cv_stage_ctx *)w)->retire);
+    *room += !w->thread_started;
   }
   return n;
 }
@@ -292,15 +268,17 @@ static void measure(cv_pipeline *p, int64_t dt) {
     cv_stage_stats s;
     cv__stage_stats_fill(p, i, &s);
     tune_stage *ts = &t->st[i];
-    meas *m = &t->m[i];
+    cv__tune_meas *m = &t->m[i];
     int64_t busy = s.busy_ns - ts->busy_ns;
     ts->busy_ns = s.busy_ns;
     ts->starved_ns = s.starved_ns;
     ts->blocked_ns = s.blocked_ns;
     int64_t cpu = 0;
     int64_t demand = stage_demand_ns(p, i, &cpu);
-    m->is_auto = p->stages[i]->auto_workers;
-    m->n = staying(p->stages[i]);
+    cv__stage *st = p->stages[i];
+    m->is_auto = st->auto_workers;
+    m->n = staying(st, &m->room);
+    m->threads = st->auto_workers ? atomic_load(&st->alive) : st->nworkers;
     m->busy = busy > 0 ? (double)busy / (double)dt : 0.0;
     m->cpu = (double)cpu / (double)dt;
     /* Asleep = busy, neither on a CPU nor waiting for one.  (The run-queue
@@ -374,7 +352,7 @@ static void reap(cv_pipeline *p) {
       pthread_join(w->thread, NULL);
       w->thread_started = false;
       if (w->init_failed)
-        p->tune->st[i].no_grow = true;
+        p->tune->mem[i].no_grow = true;
       /* A worker that left because its stage finished stays counted: the
        * final statistics show the workers the stage ended with. */
       if (atomic_load(&w->retire) || w->init_failed)
@@ -385,122 +363,28 @@ static void reap(cv_pipeline *p) {
 
 /* ---- deciding --------------------------------------------------------- */
 
+/* Decides (autotune_rules.c) and carries it out. */
 static void decide(cv_pipeline *p) {
   cv__tune *t = p->tune;
-  meas *m = t->m;
-  size_t ns = p->nstages;
-  char why[200];
-  unsigned threads = 0;
-  double load = 0;
-  for (size_t i = 0; i < ns; i++) {
-    cv__stage *st = p->stages[i];
-    threads += st->auto_workers ? atomic_load(&st->alive) : st->nworkers;
-    load += m[i].load;
-  }
-
-  /* Park surplus workers, once seen at two intervals in a row (a worker
-   * that leaves and comes back costs its init and finish). */
-  for (size_t i = 0; i < ns; i++) {
-    bool seen = t->st[i].surplus;
-    t->st[i].surplus = false;
-    if (!m[i].is_auto || t->st[i].hold > 0 || m[i].n <= 1)
+  cv__tune_view v = {.nstages = p->nstages,
+                     .m = t->m,
+                     .mem = t->mem,
+                     .proc = t->proc,
+                     .cpu_budget = t->cpu_budget,
+                     .max_workers = t->max_workers,
+                     .names = t->names};
+  size_t n = cv__tune_decide(&v, t->acts);
+  for (size_t j = 0; j < n; j++) {
+    cv__tune_action *a = &t->acts[j];
+    unsigned done = a->kind == CV__TUNE_GROW ? grow(p, a->stage, a->to - a->from)
+                                             : park(p, a->stage, a->from - a->to);
+    if (done == 0) {
+      cv__tune_undo(&v, a);
       continue;
-    double want = m[i].busy / BUSY_KEEP;
-    unsigned keep = (unsigned)want + ((double)(unsigned)want < want);
-    if (keep < 1)
-      keep = 1;
-    if (keep >= m[i].n)
-      continue;
-    t->st[i].surplus = true;
-    if (!seen)
-      continue;
-    unsigned k = (m[i].n - keep + 1) / 2;
-    k = park(p, i, k);
-    if (k == 0)
-      continue;
-    snprintf(why, sizeof(why),
-             "park: busy %.2f of %u workers (%s), input %.0f%% full",
-             m[i].busy, m[i].n, m[i].io ? "waiting on I/O" : "computing",
-             100 * m[i].fill);
-    report(p, i, m[i].n, m[i].n - k, why);
-    m[i].n -= k;
-    t->st[i].hold = 2;
-  }
-
-  /* The bottleneck. */
-  size_t b = ns;
-  double best = 0;
-  for (size_t i = 0; i < ns; i++) {
-    if (!m[i].is_auto || t->st[i].hold > 0 || t->st[i].no_grow || m[i].n == 0)
-      continue;
-    double util = m[i].busy / m[i].n;
-    if (util < BUSY_GROW || m[i].fill < FILL_GROW)
-      continue;
-    if (b == ns || util + m[i].fill > best) {
-      b = i;
-      best = util + m[i].fill;
     }
+    report(p, a->stage, a->from,
+           a->kind == CV__TUNE_GROW ? a->from + done : a->from - done, a->why);
   }
-  if (b == ns)
-    return;
-  meas *mb = &m[b];
-  /* CPUs one more busy worker of b would keep busy. */
-  double per = mb->io ? mb->cpu / mb->busy : 1.0;
-  unsigned k = mb->io ? mb->n : 1;
-  /* The load, or what the whole process used if more (work in threads
-   * that are not workers).  A stage that sleeps grows only while the
-   * process leaves half a CPU of the budget unused: if its sleep is in
-   * fact a wait for another thread's computing, more workers only add
-   * threads to a full machine. */
-  double used = load > t->proc ? load : t->proc;
-  double cpu_room = t->cpu_budget + 0.5 - used;
-  if (mb->io && t->proc > t->cpu_budget - 0.5)
-    cpu_room = 0;
-  unsigned by_cpu = cpu_room <= 0 ? 0
-                    : per < 0.01  ? k
-                                  : (unsigned)(cpu_room / per);
-  unsigned by_threads = threads < t->max_workers ? t->max_workers - threads : 0;
-  if (by_cpu < k)
-    k = by_cpu;
-  if (by_threads < k)
-    k = by_threads;
-  if (k > 0) {
-    unsigned got = grow(p, b, k);
-    if (got > 0) {
-      snprintf(why, sizeof(why),
-               "grow: busy %.2f of %u workers (%s), input %.0f%% full; "
-               "CPU load %.2f (process %.2f) of %u; threads %u of %u",
-               mb->busy, mb->n, mb->io ? "waiting on I/O" : "computing",
-               100 * mb->fill, load, t->proc, t->cpu_budget, threads,
-               t->max_workers);
-      report(p, b, mb->n, mb->n + got, why);
-      t->st[b].hold = 1; /* a new worker counts from its first interval */
-    }
-    return;
-  }
-  if (by_threads > 0 || (mb->io && cpu_room <= 0))
-    return; /* the CPUs are full: more threads would not help */
-  /* Only the thread limit stops b: take a worker from the idlest stage. */
-  size_t d = ns;
-  double least = BUSY_GIVE;
-  for (size_t i = 0; i < ns; i++) {
-    if (i == b || !m[i].is_auto || t->st[i].hold > 0 || m[i].n <= 1)
-      continue;
-    double util = m[i].busy / m[i].n;
-    if (util < least) {
-      d = i;
-      least = util;
-    }
-  }
-  if (d == ns || park(p, d, 1) == 0)
-    return;
-  snprintf(why, sizeof(why),
-           "give: busy %.2f of %u workers; stage %s is the bottleneck "
-           "(busy %.2f of %u, input %.0f%% full) at %u of %u threads",
-           m[d].busy, m[d].n, p->stages[b]->name, mb->busy, mb->n,
-           100 * mb->fill, threads, t->max_workers);
-  report(p, d, m[d].n, m[d].n - 1, why);
-  t->st[d].hold = 2;
 }
 
 void cv__tune_tick(cv_pipeline *p) {
@@ -519,8 +403,5 @@ void cv__tune_tick(cv_pipeline *p) {
   measure(p, dt > 0 ? dt : 1);
   if (t->ticks++ == 0)
     return; /* the first measurement is only a baseline */
-  for (size_t i = 0; i < p->nstages; i++)
-    if (t->st[i].hold > 0)
-      t->st[i].hold--;
   decide(p);
 }
