@@ -28,10 +28,11 @@
  * the statistics; CPU time and run-queue delay of its threads from the
  * kernel (/proc/self/task/TID/schedstat; else the thread's CPU clock and no
  * delay); the input queue's fill.  Busy time off the CPU and off the run
- * queue is sleep: a stage whose busy time is mostly sleep waits on I/O.
- * A stage's CPU `load`: the busy workers of a stage that computes (on a CPU
- * or waiting for one: either way a CPU's worth of work), the CPU time of a
- * stage that waits on I/O.
+ * queue is sleep: a stage whose busy time is mostly sleep waits on I/O,
+ * unless threads that are not workers computed for it meanwhile (see
+ * cv__tune_classify).  A stage's CPU `load`: the busy workers of a stage
+ * that computes (on a CPU or waiting for one: either way a CPU's worth of
+ * work), the CPU time of a stage that waits on I/O.
  *
  * Deciding.  The rules are a pure function of one interval's measurements
  * and what they remember between intervals (autotune_rules.c): this file
@@ -55,7 +56,6 @@
 #include "autotune_rules.h"
 #include "pipeline_internal.h"
 
-#define IO_SHARE 0.50   /* busy time more than half asleep: I/O */
 #define FIRST_INTERVAL_NS 10000000 /* 10 ms, doubling up to the interval */
 
 /* What the controller remembers of one worker slot between ticks. */
@@ -284,12 +284,12 @@ static void measure(cv_pipeline *p, int64_t dt) {
     /* Asleep = busy, neither on a CPU nor waiting for one.  (The run-queue
      * delay also holds the waits for a CPU after waking from a queue wait,
      * so a stage that is often starved looks less asleep than it is.) */
-    m->io = busy > 0 && (double)(busy - demand) > IO_SHARE * (double)busy;
-    m->load = m->io ? m->cpu : m->busy;
+    m->asleep = busy > demand ? (double)(busy - demand) / (double)dt : 0.0;
     size_t cap = s.queue_capacity;
     m->fill = cap ? (double)s.queue_depth / (double)cap
                   : (s.queue_depth >= m->n ? 1.0 : 0.0);
   }
+  cv__tune_classify(t->m, p->nstages, t->proc);
 }
 
 /* ---- acting ----------------------------------------------------------- */

@@ -39,6 +39,38 @@
 #define FILL_GROW 0.50 /* and its input at least this full */
 #define BUSY_KEEP 0.65 /* park down to busy / BUSY_KEEP workers */
 #define BUSY_GIVE 0.60 /* a stage this idle gives a worker away */
+#define IO_SHARE 0.50  /* busy time more than half asleep: I/O */
+#define OTHER_MIN 0.05 /* CPUs of other threads too few to hand out */
+
+void cv__tune_classify(cv__tune_meas *m, size_t ns, double proc) {
+  double other = proc;
+  for (size_t i = 0; i < ns; i++)
+    other -= m[i].cpu;
+  /* Best fit: the stage whose sleep is closest to the time left over (a
+   * pool computes for the stage that waits for it, about as long as it
+   * waits), until less than OTHER_MIN is left. */
+  while (other >= OTHER_MIN) {
+    size_t k = ns;
+    double gap = 0;
+    for (size_t i = 0; i < ns; i++) {
+      double g = m[i].asleep > other ? m[i].asleep - other : other - m[i].asleep;
+      if (m[i].asleep > 0 && (k == ns || g < gap)) {
+        k = i;
+        gap = g;
+      }
+    }
+    if (k == ns)
+      break;
+    double give = other < m[k].asleep ? other : m[k].asleep;
+    m[k].cpu += give;
+    m[k].asleep -= give;
+    other -= give;
+  }
+  for (size_t i = 0; i < ns; i++) {
+    m[i].io = m[i].busy > 0 && m[i].asleep > IO_SHARE * m[i].busy;
+    m[i].load = m[i].io ? m[i].cpu : m[i].busy;
+  }
+}
 
 static void set_action(cv__tune_action *a, int kind, size_t stage,
                        unsigned from, unsigned to) {

@@ -21,8 +21,18 @@ typedef struct cv__tune_meas {
   double cpu;       /* CPU time of its threads */
   double load;      /* CPUs it keeps busy: busy (computing) or cpu (I/O) */
   double fill;      /* its input queue, 0..1 */
+  double asleep;    /* busy time neither on a CPU nor waiting for one */
   bool io;          /* its busy time is mostly asleep: it waits on I/O */
 } cv__tune_meas;
+
+/* Sets io and load of each stage from busy, cpu and asleep, given the CPUs
+ * the whole process used (proc).  CPU time the workers did not use was used
+ * by threads that are not workers; a library's thread pool computing while
+ * a worker sleeps for its result is the common case.  That time goes to the
+ * stages whose workers sleep while busy, the one whose sleep is closest to
+ * it first, as much as each one slept: a stage whose sleep it covers
+ * computes rather than waits (its cpu grows by what it was given). */
+void cv__tune_classify(cv__tune_meas *m, size_t nstages, double proc);
 
 /* What the rules remember of a stage between intervals (zero at start). */
 typedef struct cv__tune_memory {

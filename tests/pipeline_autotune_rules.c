@@ -4,10 +4,12 @@
  * stages park (after two intervals), never below one worker; explicit
  * stages are never touched; computing stages grow one worker at a time
  * within the CPU budget, stages that wait on I/O double within the thread
- * limit and stop when the process itself fills the CPUs; only the thread
- * limit makes another stage give a worker away; and in closed loops against
- * a model pipeline the layout settles instead of oscillating, and neither
- * the CPU budget nor the thread limit is ever exceeded. */
+ * limit and stop when the process itself fills the CPUs; CPU time of
+ * threads that are not workers makes the stage that sleeps about that long
+ * a computing one; only the thread limit makes another stage give a worker
+ * away; and in closed loops against a model pipeline the layout settles
+ * instead of oscillating, and neither the CPU budget nor the thread limit
+ * is ever exceeded. */
 #include "autotune_rules.h"
 #include "test.h"
 
@@ -331,7 +333,46 @@ static void follows_moving_bottleneck(void) {
   }
 }
 
+/* A stage's measurements before classification: busy, own CPU, asleep. */
+static cv__tune_meas raw(double busy, double cpu, double asleep) {
+  return (cv__tune_meas){.is_auto = true, .n = 2, .busy = busy, .cpu = cpu,
+                         .asleep = asleep};
+}
+
+/* CPU time of threads that are not workers goes to the stage that sleeps
+ * about that long (a library's pool computing for it): that stage computes;
+ * a stage that really waits on I/O keeps waiting, also when it sleeps more. */
+static void classifies_hidden_cpu(void) {
+  /* Downloads wait 3.5 worker-equivalents; the resize workers sleep 1.96
+   * while a pool computes 1.9 CPUs for them. */
+  cv__tune_meas m[3] = {raw(3.6, 0.10, 3.50), raw(2.0, 0.04, 1.96),
+                        raw(0.5, 0.05, 0.45)};
+  cv__tune_classify(m, 3, 0.10 + 0.04 + 0.05 + 1.90);
+  CHECK(m[0].io);
+  CHECK(m[0].load < 0.2);
+  CHECK(!m[1].io);
+  CHECK(m[1].load > 1.99 && m[1].load < 2.01);
+  CHECK(m[1].cpu > 1.9);
+  CHECK(m[2].io);
+  /* No pool, nothing else computing: sleeping stages wait on I/O. */
+  cv__tune_meas q[2] = {raw(3.6, 0.10, 3.50), raw(2.0, 0.04, 1.96)};
+  cv__tune_classify(q, 2, 0.10 + 0.04 + 0.03);
+  CHECK(q[0].io && q[1].io);
+  CHECK(q[1].load < 0.05);
+  /* Computing stages: load is their busy time, with or without others. */
+  cv__tune_meas c[2] = {raw(1.0, 0.98, 0.0), raw(0.4, 0.38, 0.0)};
+  cv__tune_classify(c, 2, 2.0);
+  CHECK(!c[0].io && !c[1].io);
+  CHECK(c[0].load == 1.0);
+  CHECK(c[1].load == 0.4);
+  /* Half of a sleep covered is not enough to call it computing. */
+  cv__tune_meas h[1] = {raw(2.0, 0.0, 2.0)};
+  cv__tune_classify(h, 1, 0.6);
+  CHECK(h[0].io);
+}
+
 int main(void) {
+  classifies_hidden_cpu();
   grows_bottleneck();
   empty_input_does_not_grow();
   parks_starved();
