@@ -83,10 +83,14 @@ int cv__transport_queue_create(cv__transport **out, size_t capacity,
                         .capacity = capacity,
                         .destroy = drop,
                         .destroy_arg = drop_arg};
-  /* A pipeline runs many more workers than cores, and they sleep and wake
-   * all the time: the symmetric barrier keeps each sleep free of
-   * inter-processor interrupts (see cv__queue_create_ex). */
-  int rc = cv__queue_create_ex(&t->q, &o, 0);
+  /* The asymmetric barrier pairing, as cv_queue_create's: puts and gets pay
+   * no barrier, a thread about to sleep pays with membarrier(2) (see
+   * cv__queue_create_ex).  Workers now sleep about once per hundred items
+   * of a no-op pipeline (batched takes, the sink on the last stage's
+   * workers), and there the symmetric pairing's barrier on every put and
+   * get cost more than the sleeps' interrupts: W4 one item at a time
+   * 6.0M -> 9.3M items/s, batched 15.8M -> 18.4M (docs/benchmarks.md). */
+  int rc = cv__queue_create_ex(&t->q, &o, CV__QUEUE_ASYMMETRIC);
   if (rc != CV_OK) {
     free(t);
     return rc;
