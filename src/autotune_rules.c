@@ -23,7 +23,9 @@
  *     for a CPU, and the budget is ours.
  *   - give: when only the thread limit stops the bottleneck, the least busy
  *     other automatic stage with more than one worker (under BUSY_GIVE
- *     busy) parks one, and the bottleneck grows at a later interval.
+ *     busy) parks as many as the bottleneck would start (one when it
+ *     computes, as many as it has when it waits on I/O), at most its
+ *     surplus and at least one; the bottleneck grows at a later interval.
  *   - never below one worker per stage; explicit counts are never touched.
  *
  * Hysteresis.  BUSY_KEEP is below BUSY_GROW: a stage that grew at busy >=
@@ -72,6 +74,13 @@ void cv__tune_classify(cv__tune_meas *m, size_t ns, double proc) {
   }
 }
 
+/* Workers that `busy` worker-equivalents keep BUSY_KEEP busy (at least 1). */
+static unsigned keep_for(double busy) {
+  double want = busy / BUSY_KEEP;
+  unsigned keep = (unsigned)want + ((double)(unsigned)want < want);
+  return keep < 1 ? 1 : keep;
+}
+
 static void set_action(cv__tune_action *a, int kind, size_t stage,
                        unsigned from, unsigned to) {
   a->kind = kind;
@@ -100,10 +109,7 @@ size_t cv__tune_decide(const cv__tune_view *v, cv__tune_action *out) {
     mem[i].surplus = false;
     if (!m[i].is_auto || mem[i].hold > 0 || m[i].n <= 1)
       continue;
-    double want = m[i].busy / BUSY_KEEP;
-    unsigned keep = (unsigned)want + ((double)(unsigned)want < want);
-    if (keep < 1)
-      keep = 1;
+    unsigned keep = keep_for(m[i].busy);
     if (keep >= m[i].n)
       continue;
     mem[i].surplus = true;
@@ -154,6 +160,7 @@ size_t cv__tune_decide(const cv__tune_view *v, cv__tune_action *out) {
                                   : (unsigned)(cpu_room / per);
   unsigned by_threads =
       threads < v->max_workers ? v->max_workers - threads : 0;
+  unsigned wanted = k; /* before the limits: what a giver may make room for */
   if (by_cpu < k)
     k = by_cpu;
   if (by_threads < k)
@@ -188,8 +195,19 @@ size_t cv__tune_decide(const cv__tune_view *v, cv__tune_action *out) {
   }
   if (d == ns)
     return na;
+  /* As many as b could use now, of the giver's surplus (it keeps what
+   * would leave its workers BUSY_KEEP busy), and at least one. */
+  unsigned give = m[d].n - keep_for(m[d].busy);
+  if (give > wanted)
+    give = wanted;
+  if (by_cpu < give)
+    give = by_cpu;
+  if (give < 1)
+    give = 1;
+  if (give > m[d].n - 1)
+    give = m[d].n - 1;
   cv__tune_action *a = &out[na++];
-  set_action(a, CV__TUNE_GIVE, d, m[d].n, m[d].n - 1);
+  set_action(a, CV__TUNE_GIVE, d, m[d].n, m[d].n - give);
   snprintf(a->why, sizeof(a->why),
            "give: busy %.2f of %u workers; stage %s is the bottleneck "
            "(busy %.2f of %u, input %.0f%% full) at %u of %u threads",

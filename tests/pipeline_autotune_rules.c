@@ -239,6 +239,27 @@ static void gives_at_thread_limit(void) {
   CHECK(a != NULL);
   CHECK_EQ(a->to, 2);
   CHECK(strstr(a->why, "stage s0 is the bottleneck") != NULL);
+  /* A bottleneck that waits on I/O would double: an idle giver makes room
+   * for that many at once, keeping what its own busy time needs. */
+  sim_init(&s, 2, 2, 8);
+  s.m[0].n = 6;
+  s.m[1].n = 2;
+  stage_set(&s, 0, 0.70, 0.00, true); /* keeps ceil(0.70 / 0.65) = 2 */
+  stage_set(&s, 1, 2.00, 1.00, true);
+  s.proc = 0.2;
+  n = tick(&s);
+  CHECK_EQ(n, 1);
+  a = find(&s, n, CV__TUNE_GIVE, 0);
+  CHECK(a != NULL);
+  CHECK_EQ(a->to, 4); /* room for the bottleneck's 2 more */
+  s.m[0].n = 4;
+  s.mem[0] = (cv__tune_memory){0}; /* (seen idle once more, it would park) */
+  s.m[1].n = 4;
+  stage_set(&s, 1, 4.00, 1.00, true);
+  n = tick(&s);
+  a = find(&s, n, CV__TUNE_GIVE, 0);
+  CHECK(a != NULL);
+  CHECK_EQ(a->to, 2); /* wanted 4, the surplus is 2 */
   /* The same with the CPUs full: nothing to gain. */
   sim_init(&s, 3, 2, 6);
   s.m[1].n = 3;
