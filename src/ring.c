@@ -114,11 +114,11 @@ struct cv__ring {
   alignas(CACHE_LINE) _Atomic uint64_t enq; /* next position | CLOSED_BIT */
   _Atomic uint64_t deq_seen;   /* a past value of deq, for the mark */
   _Atomic uint64_t high_water; /* most items queued at once */
-  _Atomic uint32_t pspin;      /* producers' spin average (spin.h) */
+  cv__spin pspin;              /* producers' wait state (spin.h) */
 
   /* Consumers' line. */
   alignas(CACHE_LINE) _Atomic uint64_t deq; /* next position to take */
-  _Atomic uint32_t cspin;                   /* consumers' spin average */
+  cv__spin cspin;                           /* consumers' wait state */
 
   /* Where each side last waited (spin.h): read on every wait, written
    * only when a side moves. */
@@ -129,12 +129,16 @@ struct cv__ring {
   alignas(CACHE_LINE) cv__event not_full;  /* putters sleep here */
   alignas(CACHE_LINE) cv__event all_done;  /* join sleeps here */
 
-  /* Cold: read-only after creation, or touched on slow paths only. */
+  /* Read by every call, written only by close and shutdown. */
   alignas(CACHE_LINE) uint64_t cap;
   uint64_t mask; /* cap - 1 when cap is a power of two, else 0 */
   slot *slots;
   _Atomic int state;
-  _Atomic uint64_t finished;  /* task_done calls + items discarded, <= enq */
+
+  /* Written on slow paths (sleeps, task_done, shutdown) only: apart from
+   * the line above, so that a sleep or a task_done does not take away a
+   * line every put and get reads. */
+  alignas(CACHE_LINE) _Atomic uint64_t finished;  /* task_done calls + items discarded, <= enq */
   _Atomic uint64_t discarded; /* items removed by an immediate shutdown */
   _Atomic uint32_t discarding; /* discards between their claim and count */
   _Atomic uint64_t get_waits;
@@ -216,8 +220,8 @@ int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   atomic_init(&r->deq_seen, 0);
   atomic_init(&r->high_water, 0);
   atomic_init(&r->deq, 0);
-  atomic_init(&r->pspin, CV__SPIN_MIN);
-  atomic_init(&r->cspin, CV__SPIN_MIN);
+  cv__spin_init(&r->pspin);
+  cv__spin_init(&r->cspin);
   atomic_init(&r->pcpu, -1);
   atomic_init(&r->ccpu, -1);
   if (cv__event_init(&r->not_empty, asymmetric) != CV_OK)
@@ -449,7 +453,7 @@ static bool get_ready(void *arg) {
   uint64_t pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
   uint64_t seq = atomic_load_explicit(&slot_at(r, pos)->seq, memory_order_acquire);
   return (int64_t)(seq - (2 * pos + 1)) >= 0 ||
-         (atomic_load_explicit(&r->enq, memory_order_relaxed) & CLOSED_BIT) != 0;
+         atomic_load_explicit(&r->state, memory_order_relaxed) != R_OPEN;
 }
 
 /* ---- put -------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* src/spin.h - the adaptive wait a queue side makes before it sleeps: spin
  * about as long as the other side has recently taken to respond, and only
- * while the other side last ran on another CPU; then yield a few times.
+ * while the other side last ran on another CPU; then yield a few times, or,
+ * when the two keep sharing one CPU, sleep now and then.
  *
  * DESIGN
  *
@@ -16,8 +17,9 @@
  *     it is the scheduler that decides when it responds; do not spin.
  * On a machine with more runnable threads than CPUs the last case is the
  * common one, and spinning there only takes CPU from the thread awaited.
- * Each side notes the CPU it is on whenever it is about to wait (sched_getcpu: a read of the kernel's rseq area with a recent
- * glibc), and reads the other side's note.  A note can be stale (the peer
+ * Each side notes the CPU it is on whenever it is about to wait
+ * (sched_getcpu: a read of the kernel's rseq area with a recent glibc), and
+ * reads the other side's note.  A note can be stale (the peer
  * moved, or was preempted); the spin budget bounds what a wrong guess
  * costs.
  *
@@ -32,9 +34,26 @@
  * Go's scheduler and WebKit's ParkingLot decide the same way: spin only on
  * a multicore machine with the peer running, briefly, then park.
  *
+ * Sharing a CPU.  Two threads that hand items to each other through a
+ * small queue tend to end up on one CPU: a wake-up often places the woken
+ * thread beside its waker, and once there, neither of them ever leaves the
+ * run queue while they yield to each other, so the load balancer, which
+ * does not move a task that ran a moment ago, keeps them together even when
+ * the other CPU falls idle.  Each hand-off then costs two context switches
+ * (some 2 us each on this project's virtual machines) where two running
+ * threads would take a cache-line round trip: a 10-to-30-fold slowdown that
+ * can last a whole run.  Only a thread that sleeps is placed anew when it
+ * wakes, and the scheduler then picks an idle CPU if there is one.  So a
+ * side that keeps finding the peer on its own CPU sleeps instead of
+ * yielding on the SPIN_SAME_FIRST-th wait in a row, then on every power of
+ * two after it, and at most every SPIN_SAME_EVERY-th: a pair that can be
+ * split is split within a few dozen hand-offs, and a pair confined to one
+ * CPU (by affinity, or a busy machine) pays for a futile sleep less and
+ * less often.
+ *
  * The fields are shared by the threads of one side and updated with
- * relaxed atomics, and written only when they change: a lost update of the
- * average only makes one spin a little longer or shorter.
+ * relaxed atomics: a lost update of the average only makes one spin a
+ * little longer or shorter, one of the streak only moves a sleep.
  *
  * On this project's virtual machines a pause instruction takes about 60 ns
  * (AMD, under a hypervisor that may also exit on long pause loops), so
@@ -52,17 +71,43 @@
 #include <stdint.h>
 
 /* Rounds of (check, pause): at least SPIN_MIN and at most SPIN_MAX when
- * the peer runs on another CPU; then SPIN_YIELDS rounds of (yield, check). */
+ * the peer runs on another CPU; then SPIN_YIELDS rounds of (yield, check).
+ * Of the waits in a row that find the peer on this CPU, the SPIN_SAME_FIRST-th
+ * and every power of two after it, up to every SPIN_SAME_EVERY-th, sleep at
+ * once instead of yielding (see "Sharing a CPU" in DESIGN). */
 #define CV__SPIN_MIN 16
 #define CV__SPIN_MAX 256
 #define CV__SPIN_YIELDS 8
+#define CV__SPIN_SAME_FIRST 8
+#define CV__SPIN_SAME_EVERY 1024
 
-/* Each side has two fields, placed by the caller.  `cpu`, the side's CPU
- * when it last waited (-1: unknown, initially), is read by the other side on
- * every wait and written only when this side moves: it belongs on a line
+/* True if the n-th wait in a row on the peer's CPU should sleep. */
+static inline bool cv__spin_same_sleeps(uint32_t n) {
+  if (n < CV__SPIN_SAME_FIRST)
+    return false;
+  if (n >= CV__SPIN_SAME_EVERY)
+    return n % CV__SPIN_SAME_EVERY == 0;
+  return (n & (n - 1)) == 0;
+}
+
+/* One side's wait state, on a line of that side's own: `avg`, the rounds
+ * its recent successful spins took (initially CV__SPIN_MIN), and `same`,
+ * how many waits in a row found the peer on this side's CPU. */
+typedef struct cv__spin {
+  _Atomic uint32_t avg;
+  _Atomic uint32_t same;
+} cv__spin;
+
+static inline void cv__spin_init(cv__spin *s) {
+  atomic_init(&s->avg, CV__SPIN_MIN);
+  atomic_init(&s->same, 0);
+}
+
+/* Each side also has `cpu`, the side's CPU when it last waited (-1:
+ * unknown, initially), placed by the caller.  It is read by the other side
+ * on every wait and written only when this side moves: it belongs on a line
  * that no hot counter shares, or each read would pull the peer's hot line
- * over once per hand-off.  `avg`, the rounds its recent successful spins
- * took (initially CV__SPIN_MIN), is this side's alone: its own line. */
+ * over once per hand-off. */
 
 static inline void cv__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -78,31 +123,41 @@ static inline void cv__cpu_relax(void) {
  * on: while it is not 0, the other side is asleep or not yet back from a
  * sleep, so spinning would wait for the scheduler, not for the peer. */
 static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cpu,
-                                 _Atomic uint32_t *peer_asleep,
-                                 _Atomic uint32_t *avg_p, bool (*ready)(void *),
-                                 void *arg) {
+                                 _Atomic uint32_t *peer_asleep, cv__spin *sp,
+                                 bool (*ready)(void *), void *arg) {
   int me = sched_getcpu();
   if (atomic_load_explicit(my_cpu, memory_order_relaxed) != me)
     atomic_store_explicit(my_cpu, me, memory_order_relaxed);
   int other = atomic_load_explicit(peer_cpu, memory_order_relaxed);
-  bool running =
-      !peer_asleep || atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
-  if (running && (me < 0 || other < 0 || other != me)) {
-    uint32_t avg = atomic_load_explicit(avg_p, memory_order_relaxed), next;
-    uint32_t budget = 2 * avg + CV__SPIN_MIN;
-    if (budget > CV__SPIN_MAX)
-      budget = CV__SPIN_MAX;
-    for (uint32_t i = 0; i < budget; i++) {
-      if (ready(arg)) {
-        next = (uint32_t)((int32_t)avg + ((int32_t)i - (int32_t)avg) / 8);
-        if (next != avg)
-          atomic_store_explicit(avg_p, next, memory_order_relaxed);
-        return true;
+  uint32_t same = atomic_load_explicit(&sp->same, memory_order_relaxed);
+  if (me >= 0 && other == me) {
+    /* Sharing a CPU: yield to the peer, but now and then sleep instead,
+     * so that the wake-up can move one of the two to an idle CPU. */
+    atomic_store_explicit(&sp->same, same + 1, memory_order_relaxed);
+    if (cv__spin_same_sleeps(same + 1))
+      return false;
+  } else {
+    if (same != 0)
+      atomic_store_explicit(&sp->same, 0, memory_order_relaxed);
+    bool running =
+        !peer_asleep || atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
+    if (running) {
+      uint32_t avg = atomic_load_explicit(&sp->avg, memory_order_relaxed), next;
+      uint32_t budget = 2 * avg + CV__SPIN_MIN;
+      if (budget > CV__SPIN_MAX)
+        budget = CV__SPIN_MAX;
+      for (uint32_t i = 0; i < budget; i++) {
+        if (ready(arg)) {
+          next = (uint32_t)((int32_t)avg + ((int32_t)i - (int32_t)avg) / 8);
+          if (next != avg)
+            atomic_store_explicit(&sp->avg, next, memory_order_relaxed);
+          return true;
+        }
+        cv__cpu_relax();
       }
-      cv__cpu_relax();
+      if (avg != 0)
+        atomic_store_explicit(&sp->avg, avg / 2, memory_order_relaxed);
     }
-    if (avg != 0)
-      atomic_store_explicit(avg_p, avg / 2, memory_order_relaxed);
   }
   for (int i = 0; i < CV__SPIN_YIELDS; i++) {
     sched_yield();

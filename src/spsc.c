@@ -112,7 +112,7 @@ struct cv__spsc {
   size_t pidx;                  /* slot of position tail */
   _Atomic uint32_t in_put;      /* a put is between its state check and publication */
   _Atomic uint64_t high_water;  /* most items queued at once */
-  _Atomic uint32_t pspin;       /* the producer's spin average (spin.h) */
+  cv__spin pspin;               /* the producer's wait state (spin.h) */
   uint64_t pcap;                /* cap and slots, copied onto each side's */
   void **pslots;                /* line: see "Cache lines" in DESIGN */
 
@@ -121,7 +121,7 @@ struct cv__spsc {
   uint64_t tail_cache;          /* a past value of tail */
   size_t cidx;                  /* slot of position head */
   _Atomic uint32_t in_get;      /* a get is between its state check and freeing */
-  _Atomic uint32_t cspin;       /* the consumer's spin average */
+  cv__spin cspin;               /* the consumer's wait state */
   uint64_t ccap;
   void **cslots;
 
@@ -215,8 +215,8 @@ int cv__spsc_create(cv__spsc **out, size_t capacity, bool asymmetric) {
   s->tail_cache = 0;
   s->cidx = 0;
   atomic_init(&s->in_get, 0);
-  atomic_init(&s->pspin, CV__SPIN_MIN);
-  atomic_init(&s->cspin, CV__SPIN_MIN);
+  cv__spin_init(&s->pspin);
+  cv__spin_init(&s->cspin);
   atomic_init(&s->pcpu, -1);
   atomic_init(&s->ccpu, -1);
   atomic_init(&s->state, S_OPEN);
