@@ -41,7 +41,8 @@ void pp_report_failures(FILE *f, pp_photo *const *photos, size_t n);
  * earlier run gave it).  `photopipe ls` lists every name. */
 void pp_report_names(FILE *f, pp_photo *const *photos, size_t n);
 
-/* The per-stage table, bottleneck and totals, for people. */
+/* The per-stage table, bottleneck and totals, for people (only the totals
+ * when p is NULL). */
 void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p,
                     const pp_totals *t);
 
