@@ -32,6 +32,17 @@ U=redis://127.0.0.1:$RPORT
 RUN=e2e-$$
 LEASE=1.5
 
+# What a worker of this run killed while writing leaves behind (its
+# temporary file names the run and host by hash, broker.h): the
+# coordinator removes it once the run is over.
+mkdir -p "$T/album"
+tag=$(python3 -c 'import sys
+h = 2166136261
+for c in sys.argv[1].encode(): h = ((h ^ c) * 16777619) & 0xffffffff
+print("%08x" % h)' "$RUN")
+leftover="$T/album/.IMG_0001.jpg.pp+$tag+0badf00d+4242-7.tmp"
+echo half-written >"$leftover"
+
 "$PP" worker --broker "$U" --run "$RUN" --lease "$LEASE" -w 2 2>"$T/w1.log" &
 W1=$!
 PIDS+=("$W1")
@@ -97,6 +108,9 @@ grep -q "^photos: $N listed, $N stored, 0 skipped, 0 failed, 0 canceled, 0 not s
 sum=$(awk '/^worker .*: [0-9]+ photos$/ {s += $(NF-1)} END {print s+0}' "$T/out.txt")
 [ "$sum" -eq "$N" ] || fail "workers' photos add up to $sum, not $N"
 grep -q "internal error" "$T/err.txt" && fail "pipeline summary did not balance"
+grep -q "^removed 1 temporary file left by workers that died" "$T/out.txt" ||
+  fail "the dead worker's temporary file was not reported removed"
+[ ! -e "$leftover" ] || fail "the dead worker's temporary file is still there"
 pass "report adds up ($sum photos by worker)"
 
 # Nothing left on the server once the run's marker has expired (one lease).
