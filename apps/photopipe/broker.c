@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,25 @@ typedef struct pp_worker {
   atomic_ullong done, failed, skipped;
 } pp_worker;
 
+/* Opens the run's album on this machine.  A local album must be the
+ * coordinator's folder, mounted here at the same path: it must exist and
+ * hold the coordinator's manifest, or photos would silently land on this
+ * machine's own disk. */
+static pp_album *shared_album(const pp_options *o, const pp_net *net, char *why, size_t wsz) {
+  if (strncasecmp(o->album, "http://", 7) != 0 && strncasecmp(o->album, "https://", 8) != 0) {
+    char db[4096];
+    struct stat st;
+    snprintf(db, sizeof db, "%s/.photopipe/manifest.db", o->album);
+    if (stat(db, &st) != 0) {
+      pp_shown_buf a;
+      snprintf(why, wsz, "the album '%s' is not here (no manifest): mount the coordinator's "
+                         "album folder at the same path", pp_shown(&a, o->album));
+      return NULL;
+    }
+  }
+  return pp_album_open(o->album, net, why, wsz);
+}
+
 /* The set-up for a job's settings, or NULL with a reason. */
 static pp_work *worker_work(pp_worker *k, const unsigned char *s, size_t slen, char *reason,
                             size_t rsz) {
@@ -88,7 +108,7 @@ static pp_work *worker_work(pp_worker *k, const unsigned char *s, size_t slen, c
       pp_work_init(&k->w, &k->o);
       snprintf(k->w.settings, sizeof k->w.settings, "%s", settings);
       char why[PP_REASON_MAX];
-      k->w.album = pp_album_open(k->o.album, &k->w.net, why, sizeof why);
+      k->w.album = shared_album(&k->o, &k->w.net, why, sizeof why);
       if (!k->w.album) {
         k->ready = -1;
         snprintf(k->why, sizeof k->why, "%s", why);

@@ -270,7 +270,14 @@ static int on_listed(void *arg, pp_src_kind kind, const char *src, const char *r
   }
   if (name_photo(f->c, p, kind, raw) != 0 || !f->feeding)
     return 0;
-  p->sent = f->c->broker != NULL; /* its result will come back */
+  if (f->c->broker) {
+    /* Its result will come back, applied on the sink's thread to the photo
+     * it finds through lookup_photo(), under the lock taken here after
+     * every write the listing made to it. */
+    pthread_mutex_lock(&f->c->lock);
+    p->sent = 1;
+    pthread_mutex_unlock(&f->c->lock);
+  }
   if (cv_emit(f->ctx, p) == CV_ECANCELED)
     f->feeding = 0; /* the pipeline dropped it (destroy marked it) */
   return 0;
