@@ -452,6 +452,15 @@ void pp_broker_free(pp_broker *b) {
 
 /* ---- the worker ---------------------------------------------------------- */
 
+/* The run was cancelled (from any of its processes): transfers and local
+ * writes in progress here stop too, as they do on a Ctrl-C in one process,
+ * rather than store photos whose results nobody will take. */
+static void worker_progress(cv_pipeline *pl, const cv_pipeline_summary *s, void *arg) {
+  (void)pl, (void)arg;
+  if (s->status == CV_ECANCELED || s->status == CV_EFAILED)
+    pp_net_cancel();
+}
+
 static void worker_signal(int sig) {
   (void)sig;
   /* Leaving mid-run is a crash as far as the run is concerned (its photos
@@ -486,7 +495,10 @@ int pp_worker_run(const pp_options *o) {
   int code = 1;
   int rc = url ? cv_pipeline_create(&pl, &(cv_pipeline_options){.name = "photopipe-worker",
                                                                .on_error = CV_ON_ERROR_SKIP,
-                                                               .item_destroy = job_destroy})
+                                                               .item_destroy = job_destroy,
+                                                               .progress = worker_progress,
+                                                               .progress_interval_ns =
+                                                                   CV_MSEC(100)})
                : CV_ENOMEM;
   if (rc == CV_OK)
     rc = add_stage(pl, (unsigned)o->broker_workers, 64, k);
