@@ -17,17 +17,7 @@ for f in $(cd "$T/cam" && ls); do
   echo "http://127.0.0.1:$FAULT_PORT/slow/600/$f"
 done >"$T/urls.txt"
 
-RPORT=$(free_port)
-mkdir -p "$T/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$T/redis" --save '' --appendonly no \
-  >"$T/redis/log" 2>&1 &
-RPID=$!
-PIDS+=("$RPID")
-for _ in $(seq 100); do
-  redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
-redis-cli -p "$RPORT" ping >/dev/null 2>&1 || fail "redis-server did not start"
+start_redis
 U=redis://127.0.0.1:$RPORT
 RUN=e2e-$$
 LEASE=1.5
@@ -61,7 +51,7 @@ sleep 2
 stream="cv:{$RUN}:s:0"
 held=""
 for _ in $(seq 200); do
-  held=$(redis-cli -p "$RPORT" XPENDING "$stream" g - + 100 2>/dev/null |
+  held=$(redis_cli XPENDING "$stream" g - + 100 2>/dev/null |
          paste - - - - | awk -v p="-$W1-" 'index($2, p) {print $1}' | head -1)
   [ -n "$held" ] && break
   sleep 0.05
@@ -70,7 +60,7 @@ done
 kill -9 "$W1"
 wait "$W1" 2>/dev/null || true
 # It died holding it: the entry is still pending for the dead worker.
-after=$(redis-cli -p "$RPORT" XPENDING "$stream" g - + 100 | paste - - - - |
+after=$(redis_cli XPENDING "$stream" g - + 100 | paste - - - - |
         awk -v p="-$W1-" 'index($2, p) {print $1}')
 echo "$after" | grep -qx "$held" ||
   fail "entry $held was not pending for the killed worker (kill did not land mid-photo)"
@@ -115,8 +105,7 @@ pass "report adds up ($sum photos by worker)"
 
 # Nothing left on the server once the run's marker has expired (one lease).
 sleep 2
-keys=$(redis-cli -p "$RPORT" --scan | head -5)
+keys=$(redis_cli --scan | head -5)
 [ -z "$keys" ] || fail "keys left on the server: $keys"
-kill "$RPID"
-wait "$RPID" 2>/dev/null || true
+stop_redis
 pass "no keys left; redis-server stopped"

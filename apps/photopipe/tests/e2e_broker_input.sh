@@ -46,16 +46,8 @@ expect_fail 2 album_password "$PP" "$T/cam" --to "http://u:$SECRET@127.0.0.1:$DE
 expect_fail 2 bad_lease "$PP" worker --broker "redis://127.0.0.1:$DEAD" --lease 0
 
 # A server that wants a password: the wrong one is refused by name.
-RPORT=$(free_port)
-mkdir -p "$T/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$T/redis" --save '' --appendonly no \
-  --requirepass "$SECRET" >"$T/redis/log" 2>&1 &
-RPID=$!
-PIDS+=("$RPID")
-for _ in $(seq 100); do
-  redis-cli -p "$RPORT" -a "$SECRET" --no-auth-warning ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+REDIS_PASSWORD=$SECRET
+start_redis --requirepass "$SECRET"
 expect_fail 1 wrong_password "$PP" "$T/cam" --to "$T/a2" \
   --broker "redis://:wrong-$SECRET@127.0.0.1:$RPORT"
 grep -q "127.0.0.1:$RPORT" "$T/wrong_password.err" || fail "wrong password: host:port not named"
@@ -72,8 +64,7 @@ PHOTOPIPE_BROKER_PASSWORD=$SECRET timeout 30 "$PP" --urls "$T/urls.txt" --to "$T
 grep -q "password in a source URL" "$T/src.err" || fail "no reason given: $(cat "$T/src.err")"
 adds_up "$T/src.json"
 sleep 1
-keys=$(redis-cli -p "$RPORT" -a "$SECRET" --no-auth-warning --scan | head -5)
+keys=$(redis_cli --scan | head -5)
 [ -z "$keys" ] || fail "keys left on the server: $keys"
 pass "a source URL with a password is refused, not printed; no keys left"
-kill "$RPID"
-wait "$RPID" 2>/dev/null || true
+stop_redis
