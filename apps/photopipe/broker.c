@@ -437,6 +437,28 @@ void pp_broker_report(FILE *f, const pp_broker *b, cv_pipeline *pl) {
             b->removed_tmp == 1 ? "" : "s");
 }
 
+void pp_broker_json(FILE *f, void *arg) {
+  const pp_broker *b = arg;
+  static const char *names[3] = {"download", "resize", "upload"};
+  fputs(",\"broker\":{\"run\":", f);
+  pp_json_str(f, b->run);
+  fputs(",\"where\":", f);
+  pp_json_str(f, b->where);
+  fputs(",\"steps\":{", f);
+  for (int i = 0; i < 3; i++)
+    fprintf(f, "%s\"%s\":{\"photos\":%llu,\"ms_per_photo\":%.1f}", i ? "," : "", names[i],
+            (unsigned long long)b->step_n[i],
+            b->step_n[i] ? (double)b->step_ns[i] / 1e6 / (double)b->step_n[i] : 0.0);
+  fputs("},\"workers\":[", f);
+  for (size_t i = 0; i < b->nwho; i++) {
+    fputs(i ? ",{\"name\":" : "{\"name\":", f);
+    pp_json_str(f, b->who[i].name);
+    fprintf(f, ",\"photos\":%llu}", (unsigned long long)b->who[i].n);
+  }
+  fprintf(f, "],\"other_workers_photos\":%llu,\"removed_temporary\":%zu}",
+          (unsigned long long)b->who_other, b->removed_tmp);
+}
+
 void pp_broker_free(pp_broker *b) {
   if (!b)
     return;
@@ -592,6 +614,8 @@ void pp_broker_finish(pp_broker *b, pp_photo *const *photos, size_t n, int cance
 void pp_broker_report(FILE *f, const pp_broker *b, cv_pipeline *pl) {
   (void)f, (void)b, (void)pl;
 }
+
+void pp_broker_json(FILE *f, void *b) { (void)f, (void)b; }
 
 const char *pp_broker_where(const pp_broker *b) {
   (void)b;

@@ -80,6 +80,11 @@ void pp_broker_finish(pp_broker *b, pp_photo *const *photos, size_t n, int cance
 /* The per-step and per-worker table, for people. */
 void pp_broker_report(FILE *f, const pp_broker *b, cv_pipeline *pl);
 
+/* The same as JSON members for pp_report_json: ,"broker":{"run":...,
+ * "where":..., "steps":{"download":{"photos":N,"ms_per_photo":X},...},
+ * "workers":[{"name":...,"photos":N},...], "removed_temporary":N}. */
+void pp_broker_json(FILE *f, void *b);
+
 /* "host:port" of the broker (or the socket path): no password. */
 const char *pp_broker_where(const pp_broker *b);
 

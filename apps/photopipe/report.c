@@ -139,7 +139,8 @@ void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
 static void json_str(FILE *f, const char *s) { pp_json_str(f, s); }
 
 void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_totals *t,
-                    pp_photo *const *photos, size_t n) {
+                    pp_photo *const *photos, size_t n, void (*more)(FILE *f, void *arg),
+                    void *more_arg) {
   fprintf(f, "{\"album\":");
   json_str(f, o->album);
   fprintf(f,
@@ -203,5 +204,7 @@ void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
   else
     fputs("null", f);
   free(buf);
+  if (more)
+    more(f, more_arg);
   fputs("}\n", f);
 }

@@ -639,7 +639,8 @@ int pp_run(const pp_options *asked) {
   if (!o->json && !o->quiet)
     pp_report_names(stdout, c->photos, c->nphotos);
   if (o->json)
-    pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos);
+    pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos,
+                   c->broker ? pp_broker_json : NULL, c->broker);
   else if (!o->quiet && c->broker)
     pp_broker_report(stdout, c->broker, c->pl);
   if (!o->json && !o->quiet)
