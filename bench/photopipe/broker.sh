@@ -29,22 +29,9 @@ mkdir -p "$work"
 command -v redis-server >/dev/null ||
   { echo "broker bench: missing redis-server (scripts/deps.sh)" >&2; exit 2; }
 
-pp=${PHOTOPIPE:-}
-if [ -z "$pp" ]; then
-  echo "broker bench: building photopipe (Release) in $work/build" >&2
-  { cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_TESTS=OFF \
-      -DCV_BUILD_EXAMPLES=OFF &&
-    cmake --build "$work/build" -j"${JOBS:-2}" --target photopipe; } >"$work/build.log" 2>&1 ||
-    { tail -30 "$work/build.log" >&2; exit 1; }
-  pp=$work/build/apps/photopipe/photopipe
-fi
-
-corpus=$work/corpus-$count-$size
-if [ "$(ls "$corpus" 2>/dev/null | wc -l)" != "$count" ]; then
-  echo "broker bench: generating $count photos of $size in $corpus" >&2
-  rm -rf "$corpus"
-  "$pp" corpus "$corpus" --count "$count" --photo-size "$size" --quiet
-fi
+source "$root/bench/photopipe/common.sh"
+pp_binary "broker bench"
+pp_corpus "broker bench"
 
 run=$(mktemp -d "$work/broker.XXXXXX")
 rpid=""

@@ -5,17 +5,13 @@
 # coordinator must exit 0, the other worker must leave by itself, and no key
 # may be left on the server.
 source "$3/lib.sh" "$@"
-command -v redis-server >/dev/null || { echo "redis-server missing: skip"; exit 77; }
-"$PP" worker --broker redis://127.0.0.1:1 2>&1 | grep -q "built without Redis" &&
-  { echo "photopipe built without Redis support: skip"; exit 77; }
+need_broker
 
 N=${PP_BROKER_PHOTOS:-24}
 corpus "$T/cam" "$N" 1200x900
 start_faults "$T/cam"
 # Each download takes 600 ms: a worker is killed while it holds one.
-for f in $(cd "$T/cam" && ls); do
-  echo "http://127.0.0.1:$FAULT_PORT/slow/600/$f"
-done >"$T/urls.txt"
+slow_urls "$T/cam" 600 >"$T/urls.txt"
 
 start_redis
 U=redis://127.0.0.1:$RPORT

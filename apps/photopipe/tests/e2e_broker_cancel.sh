@@ -4,16 +4,12 @@
 # stored and no temporary file, the summary adds up, exit 1; then a rerun
 # on the same album and run name finishes every photo, each once.
 source "$3/lib.sh" "$@"
-command -v redis-server >/dev/null || { echo "redis-server missing: skip"; exit 77; }
-"$PP" worker --broker redis://127.0.0.1:1 2>&1 | grep -q "built without Redis" &&
-  { echo "photopipe built without Redis support: skip"; exit 77; }
+need_broker
 
 N=16
 corpus "$T/cam" "$N" 800x600
 start_faults "$T/cam"
-for f in $(cd "$T/cam" && ls); do
-  echo "http://127.0.0.1:$FAULT_PORT/slow/700/$f"
-done >"$T/urls.txt"
+slow_urls "$T/cam" 700 >"$T/urls.txt"
 start_redis
 U=redis://127.0.0.1:$RPORT
 

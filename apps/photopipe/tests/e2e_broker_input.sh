@@ -3,9 +3,7 @@
 # at once), a wrong password, bad URLs and run names (usage errors), and
 # passwords that must stay off the broker.  No password is ever printed.
 source "$3/lib.sh" "$@"
-command -v redis-server >/dev/null || { echo "redis-server missing: skip"; exit 77; }
-"$PP" worker --broker redis://127.0.0.1:1 2>&1 | grep -q "built without Redis" &&
-  { echo "photopipe built without Redis support: skip"; exit 77; }
+need_broker
 SECRET=s3cret-Pw-4711
 corpus "$T/cam" 2 320x240
 

@@ -197,3 +197,22 @@ stop_redis() {
   kill "$RPID"
   wait "$RPID" 2>/dev/null || true
 }
+
+# need_broker: skips (77) unless redis-server is there and photopipe was
+# built with Redis support.
+need_broker() {
+  command -v redis-server >/dev/null || { echo "redis-server missing: skip"; exit 77; }
+  if "$PP" worker --broker redis://127.0.0.1:1 2>&1 | grep -q "built without Redis"; then
+    echo "photopipe built without Redis support: skip"
+    exit 77
+  fi
+}
+
+# slow_urls DIR MS: one URL a line for each file of DIR, served by the fault
+# server after MS milliseconds each.
+slow_urls() {
+  local f
+  for f in $(cd "$1" && ls); do
+    echo "http://127.0.0.1:$FAULT_PORT/slow/$2/$f"
+  done
+}
