@@ -21,7 +21,7 @@ PIDS+=("$W")
 C=$!
 PIDS+=("$C")
 # Once two photos are stored and the worker holds more, Ctrl-C twice.
-for _ in $(seq 200); do
+for _ in $(seq 600); do
   [ "$(ls "$T/album" 2>/dev/null | grep -c '\.jpg$')" -ge 2 ] && break
   sleep 0.05
 done
