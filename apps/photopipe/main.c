@@ -10,6 +10,7 @@
 #include "fetch.h"
 #include "manifest.h"
 #include "options.h"
+#include "broker.h"
 #include "resize.h"
 #include "run.h"
 
@@ -76,6 +77,9 @@ int main(int argc, char **argv) {
     break;
   case PP_CMD_RUN:
     rc = pp_run(&o);
+    break;
+  case PP_CMD_WORKER:
+    rc = pp_worker_run(&o);
     break;
   case PP_CMD_LS: /* handled above, before libvips and libcurl */
     break;

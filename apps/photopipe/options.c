@@ -64,6 +64,13 @@ void pp_options_defaults(pp_options *o, int cpus) {
   o->corpus_w = 1600;
   o->corpus_h = 1200;
   o->seed = 1;
+  o->run = "photopipe";
+  o->lease_ms = 30000;
+  /* A worker thread of a distributed run does a whole photo: it waits on
+   * the network or the disk part of the time, so twice the cores keep the
+   * CPUs busy, one photo in memory per thread. */
+  o->broker_workers = clampi(2 * cpus, 2, 16);
+  o->broker_capacity = 64;
 }
 
 int pp_parse_size(const char *s, int *w, int *h) {
@@ -181,6 +188,8 @@ void pp_usage(FILE *f) {
       "       photopipe demo [--count N] [--photo-size WxH] [--keep] [options]\n"
       "       photopipe corpus DIR [--count N] [--photo-size WxH] [--seed N]\n"
       "       photopipe ls ALBUM      (what the album holds: name, source, time)\n"
+      "       photopipe [options] SOURCE... --to ALBUM --broker URL [--run NAME]\n"
+      "       photopipe worker --broker URL [--run NAME] [-w N] [--lease SEC]\n"
       "\n"
       "Downloads photos, resizes them to fit a box and stores them in an album,\n"
       "with a pool of workers per stage connected by bounded queues.\n"
@@ -251,6 +260,19 @@ void pp_usage(FILE *f) {
       "  -o, --to ALBUM          where photos go: a directory (created if missing)\n"
       "                          or an http(s):// URL taking PUT; credentials from\n"
       "                          ~/.netrc or PHOTOPIPE_ALBUM_USER/_PASSWORD\n"
+      "Across machines (a Redis server between a coordinator and workers):\n"
+      "      --broker URL        redis://[:PASSWORD@]HOST[:PORT][/DB] or a socket\n"
+      "                          path; the password may instead be in\n"
+      "                          PHOTOPIPE_BROKER_PASSWORD.  Without 'worker':\n"
+      "                          coordinate (list, name, report); photos are\n"
+      "                          downloaded, resized and stored by workers, so\n"
+      "                          sources and album must be reachable by them\n"
+      "      --run NAME          the run both sides join (default photopipe)\n"
+      "      --lease SEC         a process silent this long has died: its\n"
+      "                          photos go to other workers (default 30)\n"
+      "  -w N (worker)           threads per worker (default auto: 2 x cores,\n"
+      "                          2..16)\n"
+      "  -c N (coordinator)      photos queued or with a worker (default 64)\n"
       "Output:\n"
       "      --json              print the summary as JSON on stdout\n"
       "      --quiet             print only failures\n"
@@ -272,7 +294,7 @@ enum {
   OPT_WATCH, OPT_COUNT, OPT_PHOTO_SIZE, OPT_SEED, OPT_KEEP,
   OPT_DW, OPT_RW, OPT_UW, OPT_DC, OPT_RC, OPT_UC,
   OPT_RECURSIVE, OPT_NO_RECURSIVE, OPT_SETTLE,
-  OPT_KEEP_PROFILE, OPT_MIN_SPEED, OPT_PROTOCOLS
+  OPT_KEEP_PROFILE, OPT_MIN_SPEED, OPT_PROTOCOLS, OPT_BROKER, OPT_RUN, OPT_LEASE
 };
 
 static const struct option long_opts[] = {
@@ -319,6 +341,9 @@ static const struct option long_opts[] = {
     {"keep-profile", no_argument, 0, OPT_KEEP_PROFILE},
     {"min-speed", required_argument, 0, OPT_MIN_SPEED},
     {"protocols", required_argument, 0, OPT_PROTOCOLS},
+    {"broker", required_argument, 0, OPT_BROKER},
+    {"run", required_argument, 0, OPT_RUN},
+    {"lease", required_argument, 0, OPT_LEASE},
     {0, 0, 0, 0}};
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -327,6 +352,18 @@ static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, pp_shown(&shown, arg));
   fputs("\nTry 'photopipe --help'.\n", stderr);
   return 2;
+}
+
+/* A run's name as the broker takes it (conveyor/distributed.h). */
+static int run_name_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+          (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+      return 0;
+  return 1;
 }
 
 /* The option getopt_long just refused.  A short option may sit inside a
@@ -360,7 +397,11 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
   } else if (argc > 1 && strcmp(argv[1], "ls") == 0) {
     o->command = PP_CMD_LS;
     first = 2;
+  } else if (argc > 1 && strcmp(argv[1], "worker") == 0) {
+    o->command = PP_CMD_WORKER;
+    first = 2;
   }
+  const char *wraw = NULL, *craw = NULL; /* -w and -c as given */
   int wset[3] = {0, 0, 0}, cset[3] = {0, 0, 0};
   /* getopt_long sees the arguments after the subcommand, with the
    * subcommand (or the program) in the program's place; optind = 0 resets
@@ -431,6 +472,7 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
     case 'k': o->insecure = 1; break;
     case OPT_SKIP_EXISTING: o->skip_existing = 1; break;
     case 'w':
+      wraw = optarg;
       if (strcmp(optarg, "auto") == 0) {
         o->auto_workers[0] = o->auto_workers[1] = o->auto_workers[2] = 1;
         break;
@@ -441,6 +483,7 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
       wset[0] = wset[1] = wset[2] = 1;
       break;
     case 'c':
+      craw = optarg;
       if (pp_parse_triple(optarg, o->capacity, 1, 100000))
         return usage_error("bad --capacity '%s' (D,R,U, e.g. 8,4,8)", optarg);
       cset[0] = cset[1] = cset[2] = 1;
@@ -499,6 +542,12 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
         return usage_error("bad --protocols '%s' (a list of http, https, file, ftp, ftps)",
                            optarg);
       break;
+    case OPT_BROKER: o->broker = optarg; break;
+    case OPT_RUN: o->run = optarg; break;
+    case OPT_LEASE:
+      if (parse_seconds(optarg, &o->lease_ms) || o->lease_ms < 100)
+        return usage_error("bad --lease '%s' (seconds, at least 0.1)", optarg);
+      break;
     case 'h': pp_usage(stdout); return 3;
     case OPT_VERSION:
       printf("photopipe %s (conveyor %s)\n", PP_VERSION, cv_version_string());
@@ -534,8 +583,45 @@ int pp_options_parse(pp_options *o, int argc, char **argv) {
       return usage_error("%s", "ls needs exactly one ALBUM");
     o->nsources = 0;
     return 0;
+  case PP_CMD_WORKER:
+    if (!run_name_ok(o->run))
+      return usage_error("bad --run '%s' (letters, digits, '_', '-', '.'; at most 64)", o->run);
+    if (o->nsources)
+      return usage_error("worker takes no sources ('%s'): the coordinator lists them",
+                         o->sources[0]);
+    if (!o->broker)
+      return usage_error("%s", "worker needs --broker URL");
+    if (o->album)
+      return usage_error("%s", "worker takes no --to: the album is the run's, from the "
+                               "coordinator");
+    if (craw)
+      return usage_error("%s", "-c is the coordinator's with --broker");
+    if (wraw && strcmp(wraw, "auto") != 0 && parse_int(wraw, 1, 256, &o->broker_workers))
+      return usage_error("bad -w '%s' for a worker (threads: 1-256, or auto)", wraw);
+    return 0;
   case PP_CMD_RUN:
     break;
+  }
+  if (o->broker) {
+    if (!run_name_ok(o->run))
+      return usage_error("bad --run '%s' (letters, digits, '_', '-', '.'; at most 64)", o->run);
+    if (o->watch_dir)
+      return usage_error("%s", "--watch does not go with --broker");
+    if (wraw && strcmp(wraw, "auto") != 0)
+      return usage_error("%s", "with --broker, workers are the worker processes' "
+                               "(photopipe worker -w N)");
+    if (craw && parse_int(craw, 1, 100000, &o->broker_capacity))
+      return usage_error("bad -c '%s' with --broker (photos queued or in flight)", craw);
+    if (o->album && (strncasecmp(o->album, "http://", 7) == 0 ||
+                     strncasecmp(o->album, "https://", 8) == 0)) {
+      const char *auth = o->album + strcspn(o->album, ":") + 3;
+      size_t alen = strcspn(auth, "/?#");
+      const char *at = memchr(auth, '@', alen);
+      if (at && memchr(auth, ':', (size_t)(at - auth)))
+        return usage_error("%s", "with --broker, give the album's password to every worker "
+                                 "in PHOTOPIPE_ALBUM_PASSWORD, not in the URL (it would be "
+                                 "stored on the broker)");
+    }
   }
   if (!o->album)
     return usage_error("%s", "no album: say where to store photos with --to");

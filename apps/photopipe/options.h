@@ -13,7 +13,8 @@ typedef enum pp_command {
   PP_CMD_RUN = 0, /* photopipe [options] SOURCE... --to ALBUM */
   PP_CMD_DEMO,    /* photopipe demo: sample photos -> resize -> local album */
   PP_CMD_CORPUS,  /* photopipe corpus DIR: write sample photos to DIR */
-  PP_CMD_LS       /* photopipe ls ALBUM: what the album's manifest holds */
+  PP_CMD_LS,      /* photopipe ls ALBUM: what the album's manifest holds */
+  PP_CMD_WORKER   /* photopipe worker --broker URL --run NAME */
 } pp_command;
 
 typedef enum pp_format {
@@ -70,6 +71,16 @@ typedef struct pp_options {
                           time (default; --workers auto), at most the
                           workers[] above */
   int capacity[3]; /* --capacity D,R,U: queue in front of each stage */
+
+  /* ---- across machines (broker.h) ---- */
+  const char *broker; /* --broker URL: run on a Redis server's workers */
+  const char *run;    /* --run NAME (default "photopipe") */
+  long lease_ms;      /* --lease SEC: a silent process keeps its photos
+                         this long (default 30 s) */
+  int broker_workers; /* worker: threads per process (-w N; auto: 2 x
+                         cores, 2..16) */
+  int broker_capacity; /* coordinator: photos queued or in flight,
+                          run-wide (-c N; default 64) */
 
   /* ---- output ---- */
   int json;     /* --json: machine-readable summary on stdout */

@@ -68,6 +68,16 @@ typedef struct pp_photo {
   int64_t src_size, src_mtime_ns; /* the source as read now (-1: unknown) */
   char src_sha256[65];
   char src_validator[256];
+  int touched;        /* --skip-existing found the same bytes under a new
+                         mtime or validator: the manifest's row is updated */
+  int64_t stored_len; /* bytes stored in the album */
+  char out_sha256[65];
+  uint64_t bytes_in;  /* bytes read or downloaded for it */
+
+  /* ---- a distributed run (broker.h) ---- */
+  int sent;           /* handed to the broker: its result is awaited */
+  int64_t step_ns[3]; /* time in download, resize, upload, on its worker */
+  char *warning_owned; /* a warning that came back from a worker (owned) */
 } pp_photo;
 
 /* Marks the photo failed in `stage` with a printf-style one-line reason and

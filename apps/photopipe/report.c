@@ -96,9 +96,10 @@ static double pct(int64_t part, int64_t whole) {
 
 void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p, const pp_totals *t) {
   double secs = (double)t->elapsed_ns / 1e9;
-  fprintf(f, "%-9s %7s %6s %6s %6s %8s %8s %11s %8s\n", "stage", "workers", "done", "failed",
-          "busy", "starved", "blocked", "queue max", "items/s");
-  size_t stages = cv_pipeline_stage_count(p);
+  if (p)
+    fprintf(f, "%-9s %7s %6s %6s %6s %8s %8s %11s %8s\n", "stage", "workers", "done", "failed",
+            "busy", "starved", "blocked", "queue max", "items/s");
+  size_t stages = p ? cv_pipeline_stage_count(p) : 0;
   for (size_t i = 0; i < stages; i++) {
     cv_stage_stats st;
     if (cv_pipeline_stage_stats(p, i, &st) != CV_OK)
@@ -116,7 +117,7 @@ void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
             secs > 0 ? (double)st.succeeded / secs : 0.0);
   }
   size_t bi;
-  const char *b = cv_pipeline_bottleneck(p, &bi);
+  const char *b = p ? cv_pipeline_bottleneck(p, &bi) : NULL;
   if (b)
     fprintf(f, "bottleneck: %s (its workers were busy the largest share of their time)\n", b);
   fprintf(f,
@@ -138,7 +139,8 @@ void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
 static void json_str(FILE *f, const char *s) { pp_json_str(f, s); }
 
 void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_totals *t,
-                    pp_photo *const *photos, size_t n) {
+                    pp_photo *const *photos, size_t n, void (*more)(FILE *f, void *arg),
+                    void *more_arg) {
   fprintf(f, "{\"album\":");
   json_str(f, o->album);
   fprintf(f,
@@ -202,5 +204,7 @@ void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p, const pp_total
   else
     fputs("null", f);
   free(buf);
+  if (more)
+    more(f, more_arg);
   fputs("}\n", f);
 }

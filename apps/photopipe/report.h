@@ -41,13 +41,16 @@ void pp_report_failures(FILE *f, pp_photo *const *photos, size_t n);
  * earlier run gave it).  `photopipe ls` lists every name. */
 void pp_report_names(FILE *f, pp_photo *const *photos, size_t n);
 
-/* The per-stage table, bottleneck and totals, for people. */
+/* The per-stage table, bottleneck and totals, for people (only the totals
+ * when p is NULL). */
 void pp_report_text(FILE *f, const pp_options *o, cv_pipeline *p,
                     const pp_totals *t);
 
 /* Everything as one JSON object and a newline; "photos" maps each listed
- * source to its album name and status. */
+ * source to its album name and status.  `more`, when not NULL, writes
+ * further members (",\"name\":value...") before the closing brace. */
 void pp_report_json(FILE *f, const pp_options *o, cv_pipeline *p,
-                    const pp_totals *t, pp_photo *const *photos, size_t n);
+                    const pp_totals *t, pp_photo *const *photos, size_t n,
+                    void (*more)(FILE *f, void *arg), void *more_arg);
 
 #endif /* PP_REPORT_H */

@@ -18,28 +18,28 @@
 #include <unistd.h>
 
 #include "conveyor.h"
+#include "broker.h"
 #include "corpus.h"
 #include "fdlimit.h"
 #include "fetch.h"
 #include "manifest.h"
 #include "names.h"
 #include "overlap.h"
+#include "redact.h"
 #include "photo.h"
 #include "report.h"
 #include "resize.h"
 #include "safetext.h"
 #include "source.h"
 #include "stale.h"
+#include "steps.h"
 #include "upload.h"
 #include "watch.h"
 
 typedef struct pp_run_ctx {
   const pp_options *o;
-  pp_net net;
-  pp_resize_opts ropts;
-  pp_album *album;
-  pp_manifest *manifest;
-  char settings[PP_SETTINGS_MAX]; /* this run's, as the manifest records them */
+  pp_work w;         /* the album, its manifest, what the steps need */
+  pp_broker *broker; /* --broker: this process coordinates a distributed run */
   int album_local;                /* a local album: its folder's identity */
   dev_t album_dev;
   ino_t album_ino;
@@ -51,7 +51,6 @@ typedef struct pp_run_ctx {
   pp_photo **photos;
   size_t nphotos, cap;
   atomic_size_t listed; /* for the progress line */
-  atomic_ullong bytes_in, bytes_out;
 
   int stop_pipe[2]; /* [0] polled by the watch loop; [1] written on SIGINT */
   int source_rc;    /* -1 when listing failed (reason below) */
@@ -131,26 +130,58 @@ static pp_photo *register_photo(pp_run_ctx *c, const char *src, int local) {
   return p;
 }
 
-/* True when `name` ends in `ext`, treating .jpg/.jpeg and .tif/.tiff alike. */
-static int same_ext(const char *name, const char *ext) {
-  const char *dot = strrchr(name, '.');
-  if (!dot)
-    return 0;
-  if (strcasecmp(dot, ext) == 0)
-    return 1;
-  if (strcmp(ext, ".jpg") == 0)
-    return strcasecmp(dot, ".jpeg") == 0;
-  if (strcmp(ext, ".tif") == 0)
-    return strcasecmp(dot, ".tiff") == 0;
-  return 0;
-}
-
 /* True when a and b have the same extension (or neither has one). */
 static int same_ext_as(const char *a, const char *b) {
   const char *x = strrchr(a, '.'), *y = strrchr(b, '.');
   if (!x || !y)
     return !x && !y;
-  return same_ext(a, y);
+  return pp_same_ext(a, y);
+}
+
+/* A distributed run settles the photo's name before it leaves: workers store
+ * by replacing, so that a photo run twice overwrites itself (broker.h).  A
+ * file already under a name this run claimed anew is someone else's: the
+ * name moves on as the upload stage would move it.  A name the manifest
+ * gave this source before (`known`) is the source's own.  The photo's
+ * source must mean the same on every machine: a local path is made
+ * absolute, and a password in a URL, which would be stored on the broker,
+ * is refused. */
+static int name_for_workers(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *want,
+                            int known) {
+  char reason[PP_REASON_MAX];
+  if (kind != PP_SRC_FILE && pp_redact(p->src, reason, sizeof reason) == 1)
+    return pp_fail(p, PP_STAGE_LIST, "with --broker, a password in a source URL would be "
+                                     "stored on the broker: put it in ~/.netrc on every worker");
+  if (kind == PP_SRC_FILE && p->src[0] != '/') {
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+      return pp_fail(p, PP_STAGE_LIST, "cannot tell the current folder: %s", strerror(errno));
+    char *abs = malloc(strlen(cwd) + strlen(p->src) + 2);
+    if (!abs)
+      return pp_fail(p, PP_STAGE_LIST, "out of memory");
+    sprintf(abs, "%s/%s", cwd, p->src);
+    free(p->src);
+    p->src = abs;
+  }
+  unsigned k = 1;
+  for (int tries = 0; p->fresh && !known; tries++) {
+    int exists = 0;
+    if (pp_album_exists(c->w.album, p->name, &exists, reason, sizeof reason) != 0)
+      return pp_fail(p, PP_STAGE_LIST, "%s", reason);
+    if (!exists)
+      break;
+    k++;
+    char *n = tries < 100 ? pp_manifest_rename(c->w.manifest, p->key, want, &k, reason,
+                                               sizeof reason)
+                          : NULL;
+    if (!n)
+      return pp_fail(p, PP_STAGE_LIST, "%s", tries < 100 ? reason : "no free name");
+    free(p->name);
+    p->name = n;
+    p->renamed = 1;
+  }
+  p->fresh = 0; /* settled: a worker replaces what is under it */
+  return 0;
 }
 
 /* Gives the photo its album name, or fails it in the list stage. */
@@ -182,29 +213,33 @@ static int name_photo(pp_run_ctx *c, pp_photo *p, pp_src_kind kind, const char *
     return pp_fail(p, PP_STAGE_LIST, "out of memory");
   pp_entry prev;
   char reason[PP_REASON_MAX];
-  p->name = pp_manifest_claim(c->manifest, p->key, name, &prev, reason, sizeof reason);
+  p->name = pp_manifest_claim(c->w.manifest, p->key, name, &prev, reason, sizeof reason);
   if (!p->name)
     return pp_fail(p, PP_STAGE_LIST, "%s", reason);
+  int known = prev.found; /* the source's own name, from an earlier run */
   p->had_row = prev.found;
   p->fresh = !prev.stored;
   if (c->o->format == PP_FORMAT_JPEG && prev.found && !same_ext_as(p->name, name)) {
     /* Stored in another format before (--format keep): the name follows
      * the JPEG.  (With keep, the resize stage knows the format.) */
     unsigned k = 1;
-    char *n = pp_manifest_rename(c->manifest, p->key, name, &k, reason, sizeof reason);
+    char *n = pp_manifest_rename(c->w.manifest, p->key, name, &k, reason, sizeof reason);
     if (!n)
       return pp_fail(p, PP_STAGE_LIST, "%s", reason);
     free(p->name);
     p->name = n;
     p->fresh = 1;
+    known = 0;
   }
-  p->prev_stored = prev.stored && strcmp(prev.settings, c->settings) == 0;
+  p->prev_stored = prev.stored && strcmp(prev.settings, c->w.settings) == 0;
   p->prev_size = prev.source_size;
   p->prev_mtime_ns = prev.source_mtime_ns;
   memcpy(p->prev_sha256, prev.source_sha256, sizeof p->prev_sha256);
   snprintf(p->prev_validator, sizeof p->prev_validator, "%s", prev.source_validator);
   p->src_size = p->src_mtime_ns = -1;
   p->renamed = rc == 1 || strcmp(p->name, name) != 0;
+  if (c->broker)
+    return name_for_workers(c, p, kind, name, known);
   return 0;
 }
 
@@ -235,6 +270,14 @@ static int on_listed(void *arg, pp_src_kind kind, const char *src, const char *r
   }
   if (name_photo(f->c, p, kind, raw) != 0 || !f->feeding)
     return 0;
+  if (f->c->broker) {
+    /* Its result will come back, applied on the sink's thread to the photo
+     * it finds through lookup_photo(), under the lock taken here after
+     * every write the listing made to it. */
+    pthread_mutex_lock(&f->c->lock);
+    p->sent = 1;
+    pthread_mutex_unlock(&f->c->lock);
+  }
   if (cv_emit(f->ctx, p) == CV_ECANCELED)
     f->feeding = 0; /* the pipeline dropped it (destroy marked it) */
   return 0;
@@ -272,87 +315,17 @@ static int stage_error(cv_stage_ctx *ctx, pp_photo *p, pp_stage st, const char *
   return cv_stage_fail(ctx, CV_EIO, "%s: %s", pp_shown(&a, p->name), pp_shown(&b, reason));
 }
 
-/* Reads (or downloads) the photo's source into p->data, with its SHA-256
- * and, for a URL, its size and validator.  Returns 0, or -1 with a reason. */
-static int read_source(pp_run_ctx *c, pp_photo *p, char *reason, size_t rsz) {
-  int rc;
-  if (p->local) {
-    /* Out of descriptors or memory (EMFILE under a low ulimit -n, with the
-     * uploads' connections open) is "not now": back off and try again. */
-    for (int retry = 0;; retry++) {
-      rc = pp_read_file(p->src, c->o->max_bytes, &p->data, &p->len, reason, rsz);
-      if (rc == 0 || !pp_errno_transient(errno) || retry >= c->o->retries ||
-          pp_backoff_sleep(&c->net, retry + 1) != 0)
-        break;
-    }
-  } else {
-    int attempts = 0;
-    rc = pp_fetch(&c->net, p->src, &p->data, &p->len, &attempts, reason, rsz);
-    p->attempts += attempts;
-    if (rc == 0) {
-      pp_net_last_validator(p->src_validator, sizeof p->src_validator);
-      p->src_size = (int64_t)p->len;
-    }
-  }
-  if (rc != 0)
-    return -1;
-  atomic_fetch_add(&c->bytes_in, p->len);
-  pp_sha256_hex(p->data, p->len, p->src_sha256);
-  return 0;
-}
-
 static int download_fn(cv_stage_ctx *ctx, void *item) {
   pp_run_ctx *c = cv_stage_arg(ctx);
   pp_photo *p = item;
   char reason[PP_REASON_MAX];
   if (cv_stage_cancelled(ctx))
     return CV_ECANCELED;
-  /* --skip-existing: the same source, content and settings as a photo the
-   * manifest has stored.  A local file whose size and mtime are unchanged
-   * is taken as unchanged without reading it (as make and rsync do), a URL
-   * whose validator (ETag, Last-Modified, length) is unchanged likewise,
-   * after a HEAD (as an HTTP cache does); any other source is read and its
-   * SHA-256 compared. */
-  int same = 0;
-  struct stat st;
-  if (p->local && stat(p->src, &st) == 0) {
-    /* Taken before reading: a write after this makes the next run's
-     * comparison fail, never a false match. */
-    p->src_size = (int64_t)st.st_size;
-    p->src_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-  }
-  int check = c->o->skip_existing && p->prev_stored;
-  if (check && p->local && p->src_size >= 0 && p->src_size == p->prev_size &&
-      p->src_mtime_ns == p->prev_mtime_ns)
-    same = 1;
-  if (check && !p->local && p->prev_validator[0] &&
-      pp_http_validator(&c->net, p->src, p->src_validator, sizeof p->src_validator, reason,
-                        sizeof reason) == 0 &&
-      strcmp(p->src_validator, p->prev_validator) == 0)
-    same = 1; /* a failed HEAD just means: download and compare */
-  if (!same) {
-    if (read_source(c, p, reason, sizeof reason) != 0)
-      return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
-    same = check && strcmp(p->src_sha256, p->prev_sha256) == 0;
-    if (same) /* the same bytes under a new mtime or validator */
-      pp_manifest_touch(c->manifest, p->key, p->src_size, p->src_mtime_ns, p->src_validator);
-  }
-  if (same) {
-    /* ... and only while the album still has it (someone may have deleted
-     * it from the album: then it is made again). */
-    int exists = 0;
-    if (pp_album_exists(c->album, p->name, &exists, reason, sizeof reason) != 0)
-      return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
-    if (exists) {
-      pp_photo_drop_buffers(p);
-      p->status = PP_SKIPPED;
-      p->stage = PP_STAGE_DOWNLOAD;
-      return CV_OK; /* filtered: not emitted */
-    }
-    if (!p->data && read_source(c, p, reason, sizeof reason) != 0)
-      return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
-  }
-  p->stage = PP_STAGE_DOWNLOAD;
+  int rc = pp_step_download(&c->w, p, reason, sizeof reason);
+  if (rc < 0)
+    return stage_error(ctx, p, PP_STAGE_DOWNLOAD, reason);
+  if (rc == PP_STEP_SKIPPED)
+    return CV_OK; /* filtered: not emitted */
   return cv_emit(ctx, p);
 }
 
@@ -362,53 +335,9 @@ static int resize_fn(cv_stage_ctx *ctx, void *item) {
   char reason[PP_REASON_MAX];
   if (cv_stage_cancelled(ctx))
     return CV_ECANCELED;
-  pp_resized r;
-  if (pp_resize(&c->ropts, p->data, p->len, &r, reason, sizeof reason) != 0) {
-    p->in_w = r.in_w;
-    p->in_h = r.in_h;
+  if (pp_step_resize(&c->w, p, reason, sizeof reason) != 0)
     return stage_error(ctx, p, PP_STAGE_RESIZE, reason);
-  }
-  if (c->o->format == PP_FORMAT_KEEP && !same_ext(p->name, r.ext)) {
-    /* Kept format differs from the name's extension (a PNG called .jpg,
-     * or a format we re-encode as JPEG): the name follows the content. */
-    char want[PP_NAME_MAX + 1];
-    snprintf(want, sizeof want, "%s", p->name);
-    pp_name_set_ext(want, r.ext);
-    unsigned k = 1;
-    char *n = pp_manifest_rename(c->manifest, p->key, want, &k, reason, sizeof reason);
-    if (!n) {
-      free(r.data);
-      return stage_error(ctx, p, PP_STAGE_RESIZE, reason);
-    }
-    free(p->name);
-    p->name = n;
-    p->renamed = 1;
-    p->fresh = 1;
-  }
-  free(p->data);
-  p->data = NULL;
-  p->len = 0;
-  p->out = r.data;
-  p->out_len = r.len;
-  p->in_w = r.in_w;
-  p->in_h = r.in_h;
-  p->out_w = r.out_w;
-  p->out_h = r.out_h;
-  p->warning = r.warning;
-  p->stage = PP_STAGE_RESIZE;
   return cv_emit(ctx, p);
-}
-
-/* True when the album's `name` holds exactly the bytes hashing to sha256. */
-static int album_holds(pp_run_ctx *c, const char *name, const char *sha256) {
-  unsigned char *data = NULL;
-  size_t len = 0;
-  char reason[PP_REASON_MAX], have[PP_SHA256_HEX];
-  if (pp_album_read(c->album, name, c->o->max_bytes, &data, &len, reason, sizeof reason) != 0)
-    return 0;
-  pp_sha256_hex(data, len, have);
-  free(data);
-  return strcmp(have, sha256) == 0;
 }
 
 static int upload_fn(cv_stage_ctx *ctx, void *item) {
@@ -417,65 +346,25 @@ static int upload_fn(cv_stage_ctx *ctx, void *item) {
   char reason[PP_REASON_MAX];
   if (cv_stage_cancelled(ctx))
     return CV_ECANCELED;
-  char out_sha256[PP_SHA256_HEX];
-  pp_sha256_hex(p->out, p->out_len, out_sha256);
-  int rc;
-  char base[PP_NAME_MAX + 1]; /* the name wanted, before any "-N" for a clash */
-  snprintf(base, sizeof base, "%s", p->name);
-  unsigned k = 1;
-  for (int tries = 0;; tries++) {
-    int attempts = 0;
-    rc = pp_album_store(c->album, p->name, p->out, p->out_len, p->fresh, &attempts, reason,
-                        sizeof reason);
-    if (!p->local || pp_album_is_remote(c->album))
-      p->attempts += attempts;
-    if (rc != 1)
-      break;
-    /* The name is taken by a file this source never stored there: unless
-     * it is byte for byte what we would store (a run killed between storing
-     * it and recording it, or a concurrent run of the same source), it is
-     * someone else's, and this photo gets another name. */
-    if (album_holds(c, p->name, out_sha256)) {
-      rc = 0;
-      break;
-    }
-    k++;
-    char *n = tries < 100 ? pp_manifest_rename(c->manifest, p->key, base, &k, reason,
-                                               sizeof reason)
-                          : NULL;
-    if (!n) {
-      rc = -1;
-      break;
-    }
-    free(p->name);
-    p->name = n;
-    p->renamed = 1;
-  }
-  if (rc != 0)
+  if (pp_step_upload(&c->w, p, reason, sizeof reason) != 0)
     return stage_error(ctx, p, PP_STAGE_UPLOAD, reason);
-  atomic_fetch_add(&c->bytes_out, p->out_len);
-  /* The photo is in the album whatever happens next; a row that cannot be
-   * written stays 'pending' under this name, so a rerun redoes the photo
-   * under the same name rather than losing or duplicating it. */
-  if (pp_manifest_stored(c->manifest, p->key, p->src_size, p->src_mtime_ns, p->src_sha256,
-                         p->src_validator, (int64_t)p->out_len, out_sha256, c->settings, reason,
-                         sizeof reason) != 0 &&
-      !c->o->quiet) {
-    pp_shown_buf a, b, why;
-    fprintf(stderr, "photopipe: warning: %s stored as %s, but %s\n", pp_shown(&a, p->src),
-            pp_shown(&b, p->name), pp_shown(&why, reason));
-  }
-  free(p->out);
-  p->out = NULL;
-  p->out_len = 0;
-  p->status = PP_DONE;
-  p->stage = PP_STAGE_UPLOAD;
   return cv_emit(ctx, p);
 }
 
 static int sink_fn(void *item, void *arg) {
-  (void)item, (void)arg;
+  pp_run_ctx *c = arg;
+  if (c->broker) /* a result from a worker, applied to the registry's photo */
+    pp_broker_result(c->broker, item);
   return CV_OK; /* the photo stays in the registry */
+}
+
+/* The registry's photo number `index`, for a result from a worker. */
+static pp_photo *lookup_photo(void *arg, size_t index) {
+  pp_run_ctx *c = arg;
+  pthread_mutex_lock(&c->lock);
+  pp_photo *p = index < c->nphotos ? c->photos[index] : NULL;
+  pthread_mutex_unlock(&c->lock);
+  return p;
 }
 
 /* Whatever the pipeline drops: release the bytes, and if nobody decided the
@@ -510,14 +399,19 @@ static void on_progress(cv_pipeline *p, const cv_pipeline_summary *s, void *arg)
 
 /* Why the pipeline did not start (a thread that could not be created under
  * a low ulimit -v or -u, say): the pipeline's own message, or the code. */
-static void report_start_error(cv_pipeline *pl, int rc) {
+static void report_start_error(cv_pipeline *pl, int rc, int broker) {
   cv_pipeline_summary sum;
   const char *msg = NULL;
   if (cv_pipeline_summary_get(pl, &sum) == CV_OK && sum.error_message && *sum.error_message &&
       strcmp(sum.error_message, cv_strerror(rc)) != 0)
     msg = sum.error_message;
-  fprintf(stderr, "photopipe: cannot start the pipeline: %s%s%s\n", cv_strerror(rc),
-          msg ? ": " : "", msg ? msg : "");
+  pp_shown_buf m;
+  if (broker && (rc == CV_EIO || rc == CV_ESTATE))
+    fprintf(stderr, "photopipe: cannot start the run on the broker: %s\n",
+            pp_shown(&m, msg ? msg : cv_strerror(rc)));
+  else
+    fprintf(stderr, "photopipe: cannot start the pipeline: %s%s%s\n", cv_strerror(rc),
+            msg ? ": " : "", msg ? pp_shown(&m, msg) : "");
 }
 
 /* --watch DIR must be a folder before anything is created for the run. */
@@ -536,9 +430,20 @@ static int check_watch_dir(const char *dir) {
   return 0;
 }
 
-static void describe(const pp_options *o) {
+static void describe(const pp_options *o, const pp_broker *b) {
   if (o->quiet || o->json)
     return;
+  if (b) {
+    pp_shown_buf album, run;
+    fprintf(stderr,
+            "photopipe: fit %dx%d, %s, run '%s' on %s (at most %d photos queued or with a "
+            "worker) -> %s\n"
+            "photopipe: workers join with: photopipe worker --broker %s --run %s\n",
+            o->width, o->height, o->format == PP_FORMAT_JPEG ? "JPEG" : "keep format",
+            pp_shown(&run, o->run), pp_broker_where(b), o->broker_capacity,
+            pp_shown(&album, o->album), pp_broker_where(b), run.s);
+    return;
+  }
   char w[48];
   int len = 0;
   for (int i = 0; i < 3; i++)
@@ -562,24 +467,9 @@ int pp_run(const pp_options *asked) {
     return 1;
   }
   int exit_code = 1;
+  char *album_abs = NULL;
   c->o = o;
-  c->net = (pp_net){.timeout_ms = o->timeout_ms,
-                    .min_speed = o->min_speed,
-                    .protocols = o->protocols,
-                    .connect_timeout_ms = o->connect_timeout_ms,
-                    .retries = o->retries,
-                    .backoff_ms = o->backoff_ms,
-                    .backoff_max_ms = o->backoff_max_ms,
-                    .insecure = o->insecure,
-                    .max_bytes = o->max_bytes};
-  c->ropts = (pp_resize_opts){.width = o->width,
-                              .height = o->height,
-                              .quality = o->quality,
-                              .strip = o->strip,
-                              .enlarge = o->enlarge,
-                              .keep_format = o->format == PP_FORMAT_KEEP,
-                              .keep_profile = o->keep_profile,
-                              .max_pixels = o->max_pixels};
+  pp_work_init(&c->w, o);
   pthread_mutex_init(&c->lock, NULL);
   c->stop_pipe[0] = c->stop_pipe[1] = -1;
   c->show_progress = o->progress == 1 || (o->progress == -1 && !o->quiet && !o->json &&
@@ -601,19 +491,28 @@ int pp_run(const pp_options *asked) {
     exit_code = 2;
     goto done;
   }
-  if (!(c->album = pp_album_open(o->album, &c->net, reason, sizeof reason))) {
+  if (!(c->w.album = pp_album_open(o->album, &c->w.net, reason, sizeof reason))) {
     pp_shown_buf why;
     fprintf(stderr, "photopipe: %s\n", pp_shown(&why, reason));
     goto done;
   }
-  pp_settings_string(o, c->settings, sizeof c->settings);
-  if (!(c->manifest = pp_manifest_open(o->album, 1, reason, sizeof reason))) {
+  if (o->broker && !pp_album_is_remote(c->w.album) && o->album[0] != '/') {
+    /* Workers find the album by its absolute path (a folder every machine
+     * mounts at the same place). */
+    if (!(album_abs = realpath(o->album, NULL))) {
+      fprintf(stderr, "photopipe: cannot resolve the album's path: %s\n", strerror(errno));
+      goto done;
+    }
+    fitted.album = album_abs;
+  }
+  pp_settings_string(o, c->w.settings, sizeof c->w.settings);
+  if (!(c->w.manifest = pp_manifest_open(o->album, 1, reason, sizeof reason))) {
     pp_shown_buf why;
     fprintf(stderr, "photopipe: %s\n", pp_shown(&why, reason));
     goto done;
   }
   struct stat ast;
-  if (!pp_album_is_remote(c->album) && stat(o->album, &ast) == 0) {
+  if (!pp_album_is_remote(c->w.album) && stat(o->album, &ast) == 0) {
     c->album_local = 1;
     c->album_dev = ast.st_dev;
     c->album_ino = ast.st_ino;
@@ -626,10 +525,12 @@ int pp_run(const pp_options *asked) {
   cv_pipeline_options po = {
       .name = "photopipe",
       .on_error = CV_ON_ERROR_SKIP,
-      .item_destroy = photo_release,
+      /* A coordinator's photos leave as jobs: nothing of them to release. */
+      .item_destroy = o->broker ? NULL : photo_release,
       .source = source_fn,
       .source_arg = c,
       .sink = sink_fn,
+      .sink_arg = c,
       .progress = c->show_progress ? on_progress : NULL,
       .progress_arg = c,
       .progress_interval_ns = CV_MSEC(250),
@@ -641,12 +542,23 @@ int pp_run(const pp_options *asked) {
     fprintf(stderr, "photopipe: cannot create the pipeline: %s\n", cv_strerror(rc));
     goto done;
   }
+  if (o->broker) {
+    /* One stage, worked on by the worker processes; this one coordinates. */
+    if ((rc = pp_broker_add_stage(c->pl, 1, (size_t)o->broker_capacity)) != CV_OK) {
+      fprintf(stderr, "photopipe: cannot add a stage: %s\n", cv_strerror(rc));
+      goto done;
+    }
+    if (!(c->broker = pp_broker_coordinator(c->pl, o, &c->w, lookup_photo, c))) {
+      exit_code = 2;
+      goto done;
+    }
+  }
   cv_stage_options st[3] = {
       {.name = "download", .fn = download_fn, .worker_finish = net_worker_finish},
       {.name = "resize", .fn = resize_fn, .worker_finish = vips_worker_finish},
       {.name = "upload", .fn = upload_fn, .worker_finish = net_worker_finish},
   };
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 3 && !o->broker; i++) {
     st[i].arg = c;
     st[i].workers = o->auto_workers[i] ? CV_WORKERS_AUTO : (unsigned)o->workers[i];
     /* Never more than the fixed layout would run: that bounds the photos held
@@ -660,7 +572,8 @@ int pp_run(const pp_options *asked) {
     }
   }
 
-  describe(o);
+  if (!c->broker)
+    describe(o, NULL);
   atomic_store(&g_ctx, c);
   /* SIGTERM (a service manager, kill) and SIGHUP (the terminal or ssh
    * session going away) end a run the way Ctrl-C does: a summary, and no
@@ -673,10 +586,13 @@ int pp_run(const pp_options *asked) {
   sigaction(SIGHUP, &sa, &old_hup);
 
   rc = cv_pipeline_start(c->pl);
+  int start_failed = rc != CV_OK;
+  if (c->broker && !start_failed)
+    describe(o, c->broker); /* once the run is on the broker */
   if (rc == CV_OK)
     rc = cv_pipeline_wait(c->pl, CV_FOREVER);
   else
-    report_start_error(c->pl, rc);
+    report_start_error(c->pl, rc, c->broker != NULL);
 
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
@@ -684,18 +600,24 @@ int pp_run(const pp_options *asked) {
   atomic_store(&g_ctx, NULL);
   while (atomic_load(&g_in_handler) != 0)
     sched_yield();
+  /* No run on the broker: the one line above says why; nothing was listed. */
+  if (start_failed && c->broker)
+    goto done;
 
   cv_pipeline_summary sum;
   cv_pipeline_summary_get(c->pl, &sum);
-  if (pp_album_close(c->album) != 0)
+  if (c->broker)
+    pp_broker_finish(c->broker, c->photos, c->nphotos,
+                     rc == CV_ECANCELED || sum.status == CV_ECANCELED, sum.error_message);
+  if (pp_album_close(c->w.album) != 0)
     fprintf(stderr, "photopipe: warning: cannot flush the album directory: %s\n",
             strerror(errno));
-  c->album = NULL;
+  c->w.album = NULL;
 
   pp_totals t = {0};
   pp_totals_count(&t, c->photos, c->nphotos);
-  t.bytes_in = atomic_load(&c->bytes_in);
-  t.bytes_out = atomic_load(&c->bytes_out);
+  t.bytes_in = atomic_load(&c->w.bytes_in);
+  t.bytes_out = atomic_load(&c->w.bytes_out);
   t.elapsed_ns = sum.elapsed_ns;
   int sig = atomic_load(&g_sigints);
   t.interrupt = sig >= 2 ? 2 : sig;
@@ -704,7 +626,7 @@ int pp_run(const pp_options *asked) {
    * stored (or being stored) under it. */
   for (size_t i = 0; i < c->nphotos; i++)
     if (c->photos[i]->key && !c->photos[i]->had_row && c->photos[i]->status != PP_DONE)
-      pp_manifest_forget(c->manifest, c->photos[i]->key);
+      pp_manifest_forget(c->w.manifest, c->photos[i]->key);
 
   pp_report_failures(stderr, c->photos, c->nphotos);
   if (c->source_rc < 0) {
@@ -717,9 +639,12 @@ int pp_run(const pp_options *asked) {
   if (!o->json && !o->quiet)
     pp_report_names(stdout, c->photos, c->nphotos);
   if (o->json)
-    pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos);
-  else if (!o->quiet)
-    pp_report_text(stdout, o, c->pl, &t);
+    pp_report_json(stdout, o, c->pl, &t, c->photos, c->nphotos,
+                   c->broker ? pp_broker_json : NULL, c->broker);
+  else if (!o->quiet && c->broker)
+    pp_broker_report(stdout, c->broker, c->pl);
+  if (!o->json && !o->quiet)
+    pp_report_text(stdout, o, c->broker ? NULL : c->pl, &t);
   /* stdout is flushed (and its errors reported) once, by main(). */
 
   /* The pipeline's own books must balance too. */
@@ -736,10 +661,13 @@ int pp_run(const pp_options *asked) {
 done:
   if (c->pl)
     cv_pipeline_destroy(c->pl);
-  pp_album_close(c->album);
-  pp_manifest_close(c->manifest);
+  pp_broker_free(c->broker);
+  pp_album_close(c->w.album);
+  pp_manifest_close(c->w.manifest);
+  free(album_abs);
   for (size_t i = 0; i < c->nphotos; i++) {
     pp_photo_drop_buffers(c->photos[i]);
+    free(c->photos[i]->warning_owned);
     free(c->photos[i]->key);
     free(c->photos[i]->src);
     free(c->photos[i]->name);

@@ -31,6 +31,11 @@
  *        server): removes the temporary files being written and _exit(130).
  * Either way no partial file is left in a local album: photos are only ever
  * renamed into place whole.
+ *
+ * The stages' bodies are steps.c's, shared with the worker processes of a
+ * distributed run.  With --broker the pipeline is instead one stage whose
+ * workers are other processes (broker.h): this process lists and names the
+ * photos, and applies their results to the registry and the manifest.
  */
 #ifndef PP_RUN_H
 #define PP_RUN_H

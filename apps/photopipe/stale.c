@@ -52,3 +52,23 @@ size_t pp_stale_clean(const char *dir) {
   closedir(d);
   return removed;
 }
+
+size_t pp_stale_clean_tagged(const char *dir, const char *tag) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  size_t removed = 0, tl = strlen(tag);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (e->d_name[0] != '.' || len < tl + 5 || strcmp(e->d_name + len - 4, ".tmp") != 0 ||
+        !strstr(e->d_name, tag))
+      continue;
+    if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+      continue;
+    if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+      removed++;
+  }
+  closedir(d);
+  return removed;
+}

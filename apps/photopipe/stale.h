@@ -23,4 +23,10 @@ int pp_stale_parse(const char *name, pid_t *pid);
  * removed (0 when the folder cannot be read). */
 size_t pp_stale_clean(const char *dir);
 
+/* Removes every temporary file in folder `dir` whose name holds `tag`
+ * (".pp+RRRRRRRR+": a distributed run's, broker.h), whatever its PID: for
+ * the coordinator, once every photo of its run has been committed.
+ * Returns how many were removed. */
+size_t pp_stale_clean_tagged(const char *dir, const char *tag);
+
 #endif /* PP_STALE_H */

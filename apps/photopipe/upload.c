@@ -26,13 +26,16 @@ struct pp_album {
  * A slot is free (0), claimed (1: name being set up) or live (2: the name is
  * complete and the file may exist).  Only state 2 slots are unlinked. */
 #define TMP_SLOTS 512
-#define TMP_NAME_MAX (PP_NAME_MAX + 48)
+#define TMP_NAME_MAX (PP_NAME_MAX + 64)
 static struct {
   atomic_int state;
   int dirfd;
   char name[TMP_NAME_MAX];
 } g_tmp[TMP_SLOTS];
 static atomic_uint g_tmp_seq;
+static char g_tmp_tag[24]; /* between ".pp" and the PID (pp_album_temp_tag) */
+
+void pp_album_temp_tag(const char *tag) { snprintf(g_tmp_tag, sizeof g_tmp_tag, "%s", tag); }
 
 static int tmp_claim(void) {
   for (int i = 0; i < TMP_SLOTS; i++) {
@@ -220,7 +223,7 @@ static int store_local(pp_album *a, const char *name, const void *data,
   int slot = tmp_claim();
   char local_name[TMP_NAME_MAX];
   char *tmp = slot >= 0 ? g_tmp[slot].name : local_name;
-  snprintf(tmp, TMP_NAME_MAX, ".%s.pp%ld-%u.tmp", name, (long)getpid(),
+  snprintf(tmp, TMP_NAME_MAX, ".%s.pp%s%ld-%u.tmp", name, g_tmp_tag, (long)getpid(),
            atomic_fetch_add(&g_tmp_seq, 1));
   if (slot >= 0) {
     g_tmp[slot].dirfd = a->dirfd;

@@ -60,6 +60,11 @@ int pp_album_store(pp_album *a, const char *name, const void *data, size_t len,
 int pp_album_read(pp_album *a, const char *name, uint64_t max_bytes, unsigned char **data,
                   size_t *len, char *reason, size_t reason_size);
 
+/* Puts `tag` (at most 23 bytes) between ".pp" and the PID in the names of
+ * the temporary files this process writes from now on (broker.h: a worker
+ * of a distributed run).  Once, before any store. */
+void pp_album_temp_tag(const char *tag);
+
 /* Removes every temporary file being written right now.  Async-signal-safe;
  * for the last-resort exit path only. */
 void pp_album_emergency_cleanup(void);

@@ -45,24 +45,10 @@ done
 /usr/bin/python3 -c 'import PIL' 2>/dev/null ||
   { echo "photopipe bench: /usr/bin/python3 lacks Pillow (python3-pil)" >&2; exit 2; }
 
-# ---- photopipe binary ----
-pp=${PHOTOPIPE:-}
-if [ -z "$pp" ]; then
-  echo "photopipe bench: building photopipe (Release) in $work/build" >&2
-  { cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCV_BUILD_TESTS=OFF \
-      -DCV_BUILD_EXAMPLES=OFF -DCV_BUILD_PHOTOPIPE=ON &&
-    cmake --build "$work/build" -j"${JOBS:-2}" --target photopipe; } >"$work/build.log" 2>&1 ||
-    { tail -30 "$work/build.log" >&2; exit 1; }
-  pp=$work/build/apps/photopipe/photopipe
-fi
-
-# ---- corpus (kept between runs) ----
-corpus=$work/corpus-$count-$size
-if [ "$(ls "$corpus" 2>/dev/null | wc -l)" != "$count" ]; then
-  echo "photopipe bench: generating $count photos of $size in $corpus" >&2
-  rm -rf "$corpus"
-  "$pp" corpus "$corpus" --count "$count" --photo-size "$size" --quiet
-fi
+# ---- photopipe binary, corpus (kept between runs) ----
+source "$here/common.sh"
+pp_binary "photopipe bench"
+pp_corpus "photopipe bench"
 names=$(cd "$corpus" && ls)
 corpus_mb=$(du -sm "$corpus" | cut -f1)
 

@@ -163,3 +163,56 @@ fault_count() {
   curl -s "http://127.0.0.1:$FAULT_PORT/stats" |
     python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], 0))' "$1"
 }
+
+# start_redis [ARGS...]: a private redis-server on 127.0.0.1:$RPORT (PID
+# $RPID, stopped at exit like the other servers; a test that checks its keys
+# stops it itself), no persistence, in $T/redis.  Skips (77) without
+# redis-server.
+start_redis() {
+  command -v redis-server >/dev/null || { echo "redis-server missing: skip"; exit 77; }
+  RPORT=$(free_port)
+  mkdir -p "$T/redis"
+  redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$T/redis" --save '' --appendonly no \
+    "$@" >"$T/redis/log" 2>&1 &
+  RPID=$!
+  PIDS+=("$RPID")
+  for _ in $(seq 100); do
+    [ "$(redis_cli ping 2>/dev/null)" = PONG ] && return 0
+    sleep 0.1
+  done
+  fail "redis-server did not start: $(tail -3 "$T/redis/log")"
+}
+
+# redis_cli ARGS...: redis-cli on the private server ($REDIS_PASSWORD if set).
+redis_cli() {
+  if [ -n "${REDIS_PASSWORD:-}" ]; then
+    REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p "$RPORT" "$@"
+  else
+    redis-cli -p "$RPORT" "$@"
+  fi
+}
+
+# stop_redis: stops the private server by its PID and waits for it.
+stop_redis() {
+  kill "$RPID"
+  wait "$RPID" 2>/dev/null || true
+}
+
+# need_broker: skips (77) unless redis-server is there and photopipe was
+# built with Redis support.
+need_broker() {
+  command -v redis-server >/dev/null || { echo "redis-server missing: skip"; exit 77; }
+  if "$PP" worker --broker redis://127.0.0.1:1 2>&1 | grep -q "built without Redis"; then
+    echo "photopipe built without Redis support: skip"
+    exit 77
+  fi
+}
+
+# slow_urls DIR MS: one URL a line for each file of DIR, served by the fault
+# server after MS milliseconds each.
+slow_urls() {
+  local f
+  for f in $(cd "$1" && ls); do
+    echo "http://127.0.0.1:$FAULT_PORT/slow/$2/$f"
+  done
+}

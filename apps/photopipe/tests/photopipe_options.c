@@ -154,5 +154,40 @@ int main(void) {
   CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "2h", "in", "--to", "x", NULL}), 2);
   CHECK_EQ(parse(&o, 2, (const char *[]){"--settle", "", "in", "--to", "x", NULL}), 2);
   printf("options: ok\n");
+  /* Across machines: a worker's threads (auto: 2 x cores, 2..16), the
+   * coordinator's capacity, the lease, and what does not go together. */
+  CHECK_EQ(parse(&o, 2, (const char *[]){"worker", "--broker", "redis://h", NULL}), 0);
+  CHECK_EQ(o.command, PP_CMD_WORKER);
+  CHECK_EQ(o.broker_workers, 4);
+  CHECK(strcmp(o.run, "photopipe") == 0);
+  CHECK_EQ(o.lease_ms, 30000);
+  CHECK_EQ(parse(&o, 64, (const char *[]){"worker", "--broker", "redis://h", NULL}), 0);
+  CHECK_EQ(o.broker_workers, 16);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"worker", "--broker", "redis://h", "-w", "3",
+                                         "--run", "r.1", "--lease", "2.5", NULL}), 0);
+  CHECK_EQ(o.broker_workers, 3);
+  CHECK(strcmp(o.run, "r.1") == 0);
+  CHECK_EQ(o.lease_ms, 2500);
+  CHECK_EQ(parse(&o, 2, (const char *[]){"in", "--to", "out", "--broker", "redis://h", "-c",
+                                         "10", NULL}), 0);
+  CHECK_EQ(o.broker_capacity, 10);
+  const char *const *broker_bad[] = {
+      (const char *[]){"worker", NULL},
+      (const char *[]){"worker", "--broker", "redis://h", "in", NULL},
+      (const char *[]){"worker", "--broker", "redis://h", "--to", "out", NULL},
+      (const char *[]){"worker", "--broker", "redis://h", "-w", "3,4,5", NULL},
+      (const char *[]){"worker", "--broker", "redis://h", "-c", "8", NULL},
+      (const char *[]){"worker", "--broker", "redis://h", "--run", "a/b", NULL},
+      (const char *[]){"worker", "--broker", "redis://h", "--lease", "0.05", NULL},
+      (const char *[]){"in", "--to", "out", "--broker", "redis://h", "-w", "3,4,5", NULL},
+      (const char *[]){"in", "--to", "out", "--broker", "redis://h", "-c", "8,4,8", NULL},
+      (const char *[]){"--watch", "in", "--to", "out", "--broker", "redis://h", NULL},
+      (const char *[]){"in", "--to", "https://u:pw@h/a/", "--broker", "redis://h", NULL},
+  };
+  for (size_t i = 0; i < sizeof broker_bad / sizeof broker_bad[0]; i++)
+    CHECK_EQ(parse(&o, 2, broker_bad[i]), 2);
+  /* A user name alone is no secret. */
+  CHECK_EQ(parse(&o, 2, (const char *[]){"in", "--to", "https://u@h/a/", "--broker",
+                                         "redis://h", NULL}), 0);
   return 0;
 }
