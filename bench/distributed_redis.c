@@ -189,6 +189,29 @@ static double conveyor(const char *self, long n, int rep) {
   return (double)n / s;
 }
 
+/* BENCH_PROFILE=1: the server's commands per item of the last conveyor
+ * run (INFO commandstats; commands inside scripts count too). */
+static void profile(long n) {
+  redisContext *c = rs_connect(&srv);
+  redisReply *r = redisCommand(c, "INFO commandstats");
+  CHECK(r && r->type != REDIS_REPLY_ERROR);
+  printf("server commands per item (calls, usec):\n");
+  double calls_all = 0, usec_all = 0;
+  for (char *line = strtok(r->str, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+    char name[64];
+    double calls, usec;
+    if (sscanf(line, "cmdstat_%63[^:]:calls=%lf,usec=%lf", name, &calls, &usec) != 3)
+      continue;
+    printf("  %-14s %8.3f %8.3f\n", name, calls / (double)n, usec / (double)n);
+    if (strcmp(name, "evalsha") != 0) /* its time includes its commands' */
+      calls_all += calls;
+    usec_all += strcmp(name, "evalsha") == 0 ? usec : 0;
+  }
+  printf("  (scripts' usec per item %.3f)\n", usec_all / (double)n);
+  freeReplyObject(r);
+  redisFree(c);
+}
+
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -207,8 +230,15 @@ int main(int argc, char **argv) {
   for (int i = 0; i < reps; i++) {
     r1[i] = raw(n1, 1);
     r64[i] = raw(n, 64);
+    if (test_env_long("BENCH_PROFILE", 0)) {
+      redisContext *c = rs_connect(&srv);
+      freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+      redisFree(c);
+    }
     rc[i] = conveyor(argv[0], n, i);
   }
+  if (test_env_long("BENCH_PROFILE", 0))
+    profile(n);
   qsort(r1, (size_t)reps, sizeof(double), cmp);
   qsort(r64, (size_t)reps, sizeof(double), cmp);
   qsort(rc, (size_t)reps, sizeof(double), cmp);

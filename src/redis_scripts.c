@@ -22,67 +22,103 @@
  * Stage j+1 closes when stage j is closed and XLEN s:j = 0, inside the
  * script that made it so (cascade), which then publishes a wake-up.
  */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "redis_scripts.h"
 #include "conveyor/error.h"
 
 _Static_assert(CV_EFAILED == -12, "the scripts' dead-letter code");
 
-#define PRELUDE                                                              \
-  "local P = ARGV[1]\n"                                                      \
-  "local M = P .. 'm'\n"                                                     \
-  "local function S(i) return P .. 's:' .. i end\n"                          \
-  "local function R(i) return P .. 'r:' .. i end\n"                          \
-  "local function H(i, c) return P .. 'h:' .. i .. ':' .. c end\n"           \
-  "local function hget(f) return tonumber(redis.call('HGET', M, f)) or 0 "   \
-  "end\n"                                                                    \
-  "local function push(key, k)\n"                                            \
-  "  while k > 0 do\n"                                                       \
-  "    local t = {}\n"                                                       \
-  "    for x = 1, math.min(k, 1000) do t[x] = 't' end\n"                     \
-  "    redis.call('RPUSH', key, unpack(t))\n"                                \
-  "    k = k - #t\n"                                                         \
-  "  end\n"                                                                  \
-  "end\n"                                                                    \
-  "local function give_back(i, k)\n"                                         \
-  "  if k > 0 and hget('cap:' .. i) > 0 then push(R(i), k) end\n"           \
-  "end\n"                                                                    \
-  "local function release_held(i, c)\n"                                      \
-  "  local l = redis.call('LLEN', H(i, c))\n"                                \
-  "  if l > 0 then redis.call('DEL', H(i, c)); push(R(i), l) end\n"          \
-  "end\n"                                                                    \
-  "local function hw(i)\n"                                                   \
-  "  local l = redis.call('XLEN', S(i))\n"                                   \
-  "  if l > hget('hw:' .. i) then redis.call('HSET', M, 'hw:' .. i, l) end\n" \
-  "end\n"                                                                    \
-  "local function first_error(i, code, msg)\n"                               \
-  "  if redis.call('HSETNX', M, 'err_code', code) == 1 then\n"               \
-  "    redis.call('HSET', M, 'err_stage', i, 'err_msg', msg)\n"              \
-  "  end\n"                                                                  \
-  "end\n"                                                                    \
-  "local function cascade(i)\n"                                              \
-  "  local n = hget('n')\n"                                                  \
-  "  local woke = false\n"                                                   \
-  "  while i <= n and hget('closed:' .. i) == 1 and\n"                       \
-  "        redis.call('XLEN', S(i)) == 0 do\n"                               \
-  "    if hget('drained:' .. i) == 0 then\n"                                 \
-  "      redis.call('HSET', M, 'drained:' .. i, 1); woke = true\n"           \
-  "    end\n"                                                                \
-  "    if i < n and hget('closed:' .. (i + 1)) == 0 then\n"                  \
-  "      redis.call('HSET', M, 'closed:' .. (i + 1), 1); woke = true\n"      \
-  "    end\n"                                                                \
-  "    i = i + 1\n"                                                          \
-  "  end\n"                                                                  \
-  "  if woke then redis.call('PUBLISH', P .. 'ctl', 'w') end\n"              \
-  "end\n"                                                                    \
-  "local function field(fields, name)\n"                                     \
-  "  if not fields then return '' end\n"                                     \
-  "  for x = 1, #fields, 2 do\n"                                             \
-  "    if fields[x] == name then return fields[x + 1] end\n"                 \
-  "  end\n"                                                                  \
-  "  return ''\n"                                                            \
+static const char prelude[] =
+  "local P = ARGV[1]\n"
+  "local M = P .. 'm'\n"
+  "local function S(i) return P .. 's:' .. i end\n"
+  "local function R(i) return P .. 'r:' .. i end\n"
+  "local function H(i, c) return P .. 'h:' .. i .. ':' .. c end\n"
+  "local function hget(f) return tonumber(redis.call('HGET', M, f)) or 0 "
   "end\n"
+  "local function push(key, k)\n"
+  "  while k > 0 do\n"
+  "    local t = {}\n"
+  "    for x = 1, math.min(k, 1000) do t[x] = 't' end\n"
+  "    redis.call('RPUSH', key, unpack(t))\n"
+  "    k = k - #t\n"
+  "  end\n"
+  "end\n"
+  "local function give_back(i, k)\n"
+  "  if k > 0 and hget('cap:' .. i) > 0 then push(R(i), k) end\n"
+  "end\n"
+  "local function release_held(i, c)\n"
+  "  local l = redis.call('LLEN', H(i, c))\n"
+  "  if l > 0 then redis.call('DEL', H(i, c)); push(R(i), l) end\n"
+  "end\n"
+  "local function first_error(i, code, msg)\n"
+  "  if redis.call('HSETNX', M, 'err_code', code) == 1 then\n"
+  "    redis.call('HSET', M, 'err_stage', i, 'err_msg', msg)\n"
+  "  end\n"
+  "end\n"
+  "local function cascade(i)\n"
+  "  local n = hget('n')\n"
+  "  local woke = false\n"
+  "  while i <= n and hget('closed:' .. i) == 1 and\n"
+  "        redis.call('XLEN', S(i)) == 0 do\n"
+  "    if hget('drained:' .. i) == 0 then\n"
+  "      redis.call('HSET', M, 'drained:' .. i, 1); woke = true\n"
+  "    end\n"
+  "    if i < n and hget('closed:' .. (i + 1)) == 0 then\n"
+  "      redis.call('HSET', M, 'closed:' .. (i + 1), 1); woke = true\n"
+  "    end\n"
+  "    i = i + 1\n"
+  "  end\n"
+  "  if woke then redis.call('PUBLISH', P .. 'ctl', 'w') end\n"
+  "end\n"
+  "local function idge(a, b)\n"
+  "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+  "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+  "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
+  "  return am > bm or (am == bm and as >= bs)\n"
+  "end\n"
+  "local function ack_del(s, ids)\n"
+  "  local k = #ids\n"
+  "  if k == 0 then return 0 end\n"
+  "  local acked = 0\n"
+  "  for x = 1, k, 1000 do\n"
+  "    acked = acked + redis.call('XACK', s, 'g',\n"
+  "                               unpack(ids, x, math.min(x + 999, k)))\n"
+  "  end\n"
+  "  local p = redis.call('XPENDING', s, 'g', '-', '+', 1)\n"
+  "  if #p == 0 then\n"
+  "    local ms, seq = string.match(ids[k], '^(%d+)-(%d+)$')\n"
+  "    seq = tonumber(seq)\n"
+  "    local m = seq < 1e15 and ms .. '-' .. string.format('%d', seq + 1)\n"
+  "              or ids[k]\n"
+  "    redis.call('XTRIM', s, 'MINID', m)\n"
+  "    if m == ids[k] then redis.call('XDEL', s, m) end\n"
+  "    return acked\n"
+  "  end\n"
+  "  local m = p[1][1]\n"
+  "  redis.call('XTRIM', s, 'MINID', m)\n"
+  "  local lo, hi = 1, k + 1\n"
+  "  while lo < hi do\n"
+  "    local mid = math.floor((lo + hi) / 2)\n"
+  "    if idge(ids[mid], m) then hi = mid else lo = mid + 1 end\n"
+  "  end\n"
+  "  for x = lo, k, 1000 do\n"
+  "    redis.call('XDEL', s, unpack(ids, x, math.min(x + 999, k)))\n"
+  "  end\n"
+  "  return acked\n"
+  "end\n"
+  "local function field(fields, name)\n"
+  "  if not fields then return '' end\n"
+  "  for x = 1, #fields, 2 do\n"
+  "    if fields[x] == name then return fields[x + 1] end\n"
+  "  end\n"
+  "  return ''\n"
+  "end\n";
 
-static const char lua_init[] = PRELUDE
+static const char lua_init[] =
     "if redis.call('EXISTS', M) == 1 then return 0 end\n"
     "local n = tonumber(ARGV[2])\n"
     "redis.call('HSET', M, 'n', n)\n"
@@ -99,27 +135,33 @@ static const char lua_init[] = PRELUDE
 /* Uses held slots first, then free ones; registers the consumer when it
  * comes up short, since it is about to wait for a slot (BLMOVE into its
  * held list) and a reaper must then be able to find that list. */
-static const char lua_put[] = PRELUDE
+static const char lua_put[] =
     "local j, c, k = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
-    "if redis.call('EXISTS', M) == 0 then return {-3} end\n"
-    "if hget('cancel') ~= 0 then return {-2} end\n"
-    "if hget('closed:' .. j) == 1 then release_held(j, c); return {-1} end\n"
+    "local h = redis.call('HMGET', M, 'cancel', 'closed:' .. j, 'cap:' .. j,\n"
+    "                     'hw:' .. j)\n"
+    "if not h[3] then return {-3} end\n"
+    "if h[1] and h[1] ~= '0' then return {-2} end\n"
+    "if h[2] == '1' then release_held(j, c); return {-1} end\n"
     "local n = k\n"
-    "if hget('cap:' .. j) > 0 then\n"
+    "if tonumber(h[3]) > 0 then\n"
     "  local held = redis.call('LLEN', H(j, c))\n"
-    "  local room = redis.call('LLEN', R(j))\n"
+    "  local room = held >= k and 0 or redis.call('LLEN', R(j))\n"
     "  n = math.min(k, held + room)\n"
     "  local fromh = math.min(n, held)\n"
     "  if fromh > 0 then redis.call('LPOP', H(j, c), fromh) end\n"
     "  if n > fromh then redis.call('LPOP', R(j), n - fromh) end\n"
     "  if n < k then redis.call('SADD', P .. 'c', j .. '|' .. c) end\n"
     "end\n"
-    "for x = 1, n do redis.call('XADD', S(j), '*', 'd', ARGV[4 + x]) end\n"
-    "redis.call('HINCRBY', M, 'in:' .. j, n)\n"
-    "hw(j)\n"
+    "local sj = S(j)\n"
+    "for x = 1, n do redis.call('XADD', sj, '*', 'd', ARGV[4 + x]) end\n"
+    "if n > 0 then\n"
+    "  redis.call('HINCRBY', M, 'in:' .. j, n)\n"
+    "  local l = redis.call('XLEN', sj)\n"
+    "  if l > (tonumber(h[4]) or 0) then redis.call('HSET', M, 'hw:' .. j, l) end\n"
+    "end\n"
     "return {n}\n";
 
-static const char lua_close[] = PRELUDE
+static const char lua_close[] =
     "if redis.call('EXISTS', M) == 0 then return 0 end\n"
     "release_held(0, ARGV[2])\n"
     "redis.call('HSET', M, 'closed:0', 1)\n"
@@ -127,7 +169,7 @@ static const char lua_close[] = PRELUDE
     "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
     "return 1\n";
 
-static const char lua_tokens[] = PRELUDE
+static const char lua_tokens[] =
     "local j, c, k = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
     "if redis.call('EXISTS', M) == 0 then return -3 end\n"
     "if hget('cancel') ~= 0 then return -2 end\n"
@@ -145,7 +187,7 @@ static const char lua_tokens[] = PRELUDE
  * lost), then entries of dead processes (their heartbeat expired; a live
  * owner keeps its items however slow), then new ones.  Slots held by dead
  * consumers go back to the free list. */
-static const char lua_take[] = PRELUDE
+static const char lua_take[] =
     "local i, c, k = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
     "local maxd = tonumber(ARGV[5])\n"
     "if redis.call('EXISTS', M) == 0 then\n"
@@ -212,33 +254,43 @@ static const char lua_take[] = PRELUDE
     "end\n"
     "return out\n";
 
-/* The fenced hand-on.  Per input: id, fate ('o' ok, 'f' failed), its
- * output count, and for a failure "code message"; then every output.  The
- * outputs' slots come from the caller's held ones, then the free list; if
- * they do not suffice it takes what there is, does nothing else and
- * returns -4 (the caller waits for a slot and commits again). */
-static const char lua_commit[] = PRELUDE
+/* The fenced hand-on of a batch.  Per input: id, fate ('o' ok, 'f'
+ * failed, 'p' ok with its outputs put before), its output count, and for a
+ * failure "code message" (for 'p' the count put before); then every
+ * output.  The outputs' slots come from the caller's held ones, then the
+ * free list; if they do not suffice it moves what there is into the held
+ * list, does nothing else and returns -4 (the caller waits for a slot and
+ * commits again).  Inputs the caller no longer owns (its process was
+ * thought dead and they were taken over) are refused one by one: none of
+ * their outputs is written, and they are counted in `lost`. */
+static const char lua_commit[] =
     "local i, c, ni = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
-    "if redis.call('EXISTS', M) == 0 then return {-3, 0} end\n"
-    "if hget('cancel') ~= 0 then return {-2, 0} end\n"
     "local j = i + 1\n"
+    "local h = redis.call('HMGET', M, 'cancel', 'cap:' .. j, 'cap:' .. i,\n"
+    "                     'closed:' .. i, 'hw:' .. j)\n"
+    "if not h[2] then return {-3, 0} end\n"
+    "if h[1] and h[1] ~= '0' then return {-2, 0} end\n"
+    "local capj, capi = tonumber(h[2]), tonumber(h[3])\n"
     "local base = 5 + 4 * ni\n"
-    "if hget('cap:' .. j) > 0 then\n"
+    "local held = 0\n"
+    "if capj > 0 then\n"
     "  local need = 0\n"
     "  for x = 0, ni - 1 do need = need + tonumber(ARGV[7 + 4 * x]) end\n"
-    "  local held = redis.call('LLEN', H(j, c))\n"
-    "  local room = redis.call('LLEN', R(j))\n"
-    "  local take = math.min(math.max(need - held, 0), room)\n"
-    "  if take > 0 then redis.call('LPOP', R(j), take); push(H(j, c), take) end\n"
-    "  if held + take < need then\n"
-    "    redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
-    "    return {-4, 0}\n"
+    "  held = redis.call('LLEN', H(j, c))\n"
+    "  if held < need then\n"
+    "    local room = redis.call('LLEN', R(j))\n"
+    "    if held + room < need then\n"
+    "      if room > 0 then redis.call('LPOP', R(j), room); push(H(j, c), room) end\n"
+    "      redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
+    "      return {-4, 0}\n"
+    "    end\n"
     "  end\n"
     "end\n"
+    "local si, sj = S(i), S(j)\n"
     "local done, lost, outs, ok, filt, fail = 0, 0, 0, 0, 0, 0\n"
     "local pieced = 0 -- outputs put before the commit (in:j counted then)\n"
     "local owned, acks = {}, {}\n"
-    "for _, p in ipairs(redis.call('XPENDING', S(i), 'g', '-', '+',\n"
+    "for _, p in ipairs(redis.call('XPENDING', si, 'g', '-', '+',\n"
     "                              ni + 1000, c)) do\n"
     "  owned[p[1]] = true\n"
     "end\n"
@@ -248,7 +300,7 @@ static const char lua_commit[] = PRELUDE
     "  if owned[id] then\n"
     "    owned[id] = nil\n"
     "    for y = 0, nout - 1 do\n"
-    "      redis.call('XADD', S(j), '*', 'd', ARGV[base + y])\n"
+    "      redis.call('XADD', sj, '*', 'd', ARGV[base + y])\n"
     "    end\n"
     "    outs = outs + nout\n"
     "    acks[#acks + 1] = id\n"
@@ -269,46 +321,45 @@ static const char lua_commit[] = PRELUDE
     "  end\n"
     "  base = base + nout\n"
     "end\n"
-    "for x = 1, #acks, 1000 do\n"
-    "  local part = {unpack(acks, x, math.min(x + 999, #acks))}\n"
-    "  redis.call('XACK', S(i), 'g', unpack(part))\n"
-    "  redis.call('XDEL', S(i), unpack(part))\n"
-    "end\n"
-    "if hget('cap:' .. j) > 0 then\n"
-    "  local held = redis.call('LLEN', H(j, c))\n"
-    "  if outs > 0 and held > 0 then\n"
-    "    redis.call('LPOP', H(j, c), math.min(outs, held))\n"
+    "ack_del(si, acks)\n"
+    "if capj > 0 then\n"
+    "  local fromh = math.min(outs, held)\n"
+    "  if outs > fromh then redis.call('LPOP', R(j), outs - fromh) end\n"
+    "  if held > 0 then\n"
+    "    redis.call('DEL', H(j, c))\n"
+    "    if held > fromh then push(R(j), held - fromh) end\n"
     "  end\n"
-    "  release_held(j, c)\n"
     "end\n"
-    "give_back(i, done)\n"
-    "redis.call('HINCRBY', M, 'ok:' .. i, ok)\n"
-    "redis.call('HINCRBY', M, 'filt:' .. i, filt)\n"
-    "redis.call('HINCRBY', M, 'fail:' .. i, fail)\n"
-    "redis.call('HINCRBY', M, 'out:' .. i, outs + pieced)\n"
-    "redis.call('HINCRBY', M, 'in:' .. j, outs)\n"
+    "if capi > 0 then push(R(i), done) end\n"
+    "if ok > 0 then redis.call('HINCRBY', M, 'ok:' .. i, ok) end\n"
+    "if filt > 0 then redis.call('HINCRBY', M, 'filt:' .. i, filt) end\n"
+    "if fail > 0 then redis.call('HINCRBY', M, 'fail:' .. i, fail) end\n"
+    "if outs + pieced > 0 then\n"
+    "  redis.call('HINCRBY', M, 'out:' .. i, outs + pieced)\n"
+    "end\n"
+    "if outs > 0 then\n"
+    "  redis.call('HINCRBY', M, 'in:' .. j, outs)\n"
+    "  local l = redis.call('XLEN', sj)\n"
+    "  if l > (tonumber(h[5]) or 0) then redis.call('HSET', M, 'hw:' .. j, l) end\n"
+    "end\n"
     "if lost > 0 then redis.call('HINCRBY', M, 'lost:' .. i, lost) end\n"
-    "hw(j)\n"
-    "cascade(i)\n"
+    "if h[4] == '1' then cascade(i) end\n"
     "return {done, lost}\n";
 
 /* The coordinator took these output entries: they leave the run. */
-static const char lua_ackout[] = PRELUDE
+static const char lua_ackout[] =
     "local n, k = tonumber(ARGV[2]), tonumber(ARGV[4])\n"
-    "if redis.call('EXISTS', M) == 0 then return -3 end\n"
-    "local done = 0\n"
-    "for x = 1, k, 1000 do\n"
-    "  local part = {unpack(ARGV, 4 + x, 4 + math.min(x + 999, k))}\n"
-    "  local acked = redis.call('XACK', S(n), 'g', unpack(part))\n"
-    "  if acked > 0 then redis.call('XDEL', S(n), unpack(part)) end\n"
-    "  done = done + acked\n"
-    "end\n"
-    "give_back(n, done)\n"
+    "local h = redis.call('HMGET', M, 'cap:' .. n, 'closed:' .. n)\n"
+    "if not h[1] then return -3 end\n"
+    "local ids = {}\n"
+    "for x = 1, k do ids[x] = ARGV[4 + x] end\n"
+    "local done = ack_del(S(n), ids)\n"
+    "if tonumber(h[1]) > 0 then push(R(n), done) end\n"
     "redis.call('HINCRBY', M, 'got', done)\n"
-    "cascade(n)\n"
+    "if h[2] == '1' then cascade(n) end\n"
     "return done\n";
 
-static const char lua_state[] = PRELUDE
+static const char lua_state[] =
     "if redis.call('EXISTS', M) == 0 then return {0} end\n"
     "local n = hget('n')\n"
     "local xl = {}\n"
@@ -318,7 +369,7 @@ static const char lua_state[] = PRELUDE
 /* kind 1 = cancelled, 2 = failed fast.  Whatever is still in the streams
  * is counted as discarded, and the streams go (which also ends blocked
  * reads of them). */
-static const char lua_cancel[] = PRELUDE
+static const char lua_cancel[] =
     "if redis.call('EXISTS', M) == 0 then return 0 end\n"
     "if hget('cancel') ~= 0 then return 0 end\n"
     "redis.call('HSET', M, 'cancel', ARGV[2])\n"
@@ -331,7 +382,7 @@ static const char lua_cancel[] = PRELUDE
     "redis.call('PUBLISH', P .. 'ctl', 'c')\n"
     "return 1\n";
 
-static const char lua_cleanup[] = PRELUDE
+static const char lua_cleanup[] =
     "local n = hget('n')\n"
     "for _, m in ipairs(redis.call('SMEMBERS', P .. 'c')) do\n"
     "  local j, owner = string.match(m, '^(%d+)|(.*)$')\n"
@@ -343,10 +394,33 @@ static const char lua_cleanup[] = PRELUDE
     "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
     "return 1\n";
 
-const char *const cv__lua_scripts[CV__LUA_COUNT] = {
+static const char *const bodies[CV__LUA_COUNT] = {
     [CV__LUA_INIT] = lua_init,       [CV__LUA_PUT] = lua_put,
     [CV__LUA_CLOSE] = lua_close,     [CV__LUA_TOKENS] = lua_tokens,
     [CV__LUA_TAKE] = lua_take,       [CV__LUA_COMMIT] = lua_commit,
     [CV__LUA_ACKOUT] = lua_ackout,   [CV__LUA_STATE] = lua_state,
     [CV__LUA_CANCEL] = lua_cancel,   [CV__LUA_CLEANUP] = lua_cleanup,
 };
+
+/* Each script is the prelude followed by its body, joined once (kept as
+ * two literals: C compilers need not take longer ones). */
+static char *texts[CV__LUA_COUNT];
+static pthread_once_t texts_once = PTHREAD_ONCE_INIT;
+
+static void join_texts(void) {
+  size_t lp = strlen(prelude);
+  for (int i = 0; i < CV__LUA_COUNT; i++) {
+    size_t lb = strlen(bodies[i]);
+    char *t = malloc(lp + lb + 1);
+    if (!t)
+      continue;
+    memcpy(t, prelude, lp);
+    memcpy(t + lp, bodies[i], lb + 1);
+    texts[i] = t;
+  }
+}
+
+const char *cv__lua_script(int which) {
+  pthread_once(&texts_once, join_texts);
+  return which >= 0 && which < CV__LUA_COUNT ? texts[which] : NULL;
+}

@@ -18,7 +18,8 @@ enum {
   CV__LUA_COUNT
 };
 
-/* The script bodies, indexed by the enum above. */
-extern const char *const cv__lua_scripts[CV__LUA_COUNT];
+/* The text of script `which` (the enum above), or NULL if it could not be
+ * built (out of memory).  Built once, kept for the life of the process. */
+const char *cv__lua_script(int which);
 
 #endif /* CONVEYOR_REDIS_SCRIPTS_H */
