@@ -14,11 +14,22 @@
  * cancellation ("c").  A consumer is named proc.stage.worker, so its
  * process's heartbeat is found from its name.
  *
+ * Entries.  An entry of s:j holds one item (field "d": its bytes) or
+ * several (field "b": each item as a 4-byte big-endian length and its
+ * bytes), so that a batch costs the server one XADD, one delivery and one
+ * acknowledgement instead of one per item.  The run's hash keeps, per
+ * boundary, "pk:j": how many items stage j's workers take at once (they
+ * say so with each commit; the output's is fixed), which producers use as
+ * the most items to pack into one entry; and "q:j": the items in s:j.
+ *
  * Invariants.  An entry leaves s:i only in a commit that, in the same
  * script, checks that the caller still owns it (it is in the caller's
- * pending-entries list), writes its outputs to s:i+1, acknowledges and deletes
- * it and returns its slot: so XLEN s:i is exactly "queued + in flight", and
- * slots are conserved: LLEN r:j + sum LLEN h:j:* + XLEN s:j = capacity.
+ * pending-entries list), writes its outputs to s:i+1, acknowledges and
+ * deletes it and returns its items' slots: so q:i is exactly "queued + in
+ * flight" items (and XLEN s:i, in entries, is at most that), and slots are
+ * conserved: LLEN r:j + sum LLEN h:j:* + q:j = capacity.  Acknowledged
+ * entries older than the oldest one still pending are trimmed (XTRIM MINID,
+ * whole stream nodes at a time); only the others are deleted one by one.
  * Stage j+1 closes when stage j is closed and XLEN s:j = 0, inside the
  * script that made it so (cascade), which then publishes a wake-up.
  */
@@ -110,6 +121,27 @@ static const char prelude[] =
   "  end\n"
   "  return acked\n"
   "end\n"
+  "local function items_of(b)\n"
+  "  local t, pos, n = {}, 1, #b\n"
+  "  while pos + 3 <= n do\n"
+  "    local b1, b2, b3, b4 = string.byte(b, pos, pos + 3)\n"
+  "    local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4\n"
+  "    t[#t + 1] = string.sub(b, pos + 4, pos + 3 + len)\n"
+  "    pos = pos + 4 + len\n"
+  "  end\n"
+  "  return t\n"
+  "end\n"
+  "local function add_groups(s, from, ng)\n"
+  "  for x = from, from + 2 * ng - 1, 2 do\n"
+  "    redis.call('XADD', s, '*', ARGV[x] == '1' and 'd' or 'b', ARGV[x + 1])\n"
+  "  end\n"
+  "end\n"
+  "local function depth(i, d, hw)\n"
+  "  local q = redis.call('HINCRBY', M, 'q:' .. i, d)\n"
+  "  if hw and q > (tonumber(hw) or 0) then\n"
+  "    redis.call('HSET', M, 'hw:' .. i, q)\n"
+  "  end\n"
+  "end\n"
   "local function field(fields, name)\n"
   "  if not fields then return '' end\n"
   "  for x = 1, #fields, 2 do\n"
@@ -121,7 +153,7 @@ static const char prelude[] =
 static const char lua_init[] =
     "if redis.call('EXISTS', M) == 1 then return 0 end\n"
     "local n = tonumber(ARGV[2])\n"
-    "redis.call('HSET', M, 'n', n)\n"
+    "redis.call('HSET', M, 'n', n, 'pk:' .. n, ARGV[4 + n])\n"
     "for i = 0, n do\n"
     "  local cap = tonumber(ARGV[3 + i])\n"
     "  redis.call('HSET', M, 'cap:' .. i, cap)\n"
@@ -132,34 +164,39 @@ static const char lua_init[] =
     "redis.call('PUBLISH', P .. 'ctl', 'w')\n"
     "return 1\n";
 
-/* Uses held slots first, then free ones; registers the consumer when it
- * comes up short, since it is about to wait for a slot (BLMOVE into its
- * held list) and a reaper must then be able to find that list. */
+/* Items arrive in groups: ARGV "P j consumer k ng (count data)..." with k
+ * items in ng groups; a group of one is the item, a larger one a packed
+ * entry (redis_scripts.h).  Only whole groups go in, as many as there are
+ * slots for.  Uses held slots first, then free ones; registers the
+ * consumer when it comes up short, since it is about to wait for a slot
+ * (BLMOVE into its held list) and a reaper must then be able to find that
+ * list.  Returns {items put, pk of the boundary}. */
 static const char lua_put[] =
-    "local j, c, k = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+    "local j, c, k, ng = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local h = redis.call('HMGET', M, 'cancel', 'closed:' .. j, 'cap:' .. j,\n"
-    "                     'hw:' .. j)\n"
+    "                     'hw:' .. j, 'pk:' .. j)\n"
     "if not h[3] then return {-3} end\n"
     "if h[1] and h[1] ~= '0' then return {-2} end\n"
     "if h[2] == '1' then release_held(j, c); return {-1} end\n"
-    "local n = k\n"
+    "local n, g = k, ng\n"
     "if tonumber(h[3]) > 0 then\n"
     "  local held = redis.call('LLEN', H(j, c))\n"
     "  local room = held >= k and 0 or redis.call('LLEN', R(j))\n"
-    "  n = math.min(k, held + room)\n"
+    "  n, g = 0, 0\n"
+    "  while g < ng and n + tonumber(ARGV[6 + 2 * g]) <= held + room do\n"
+    "    n = n + tonumber(ARGV[6 + 2 * g]); g = g + 1\n"
+    "  end\n"
     "  local fromh = math.min(n, held)\n"
     "  if fromh > 0 then redis.call('LPOP', H(j, c), fromh) end\n"
     "  if n > fromh then redis.call('LPOP', R(j), n - fromh) end\n"
-    "  if n < k then redis.call('SADD', P .. 'c', j .. '|' .. c) end\n"
+    "  if g < ng then redis.call('SADD', P .. 'c', j .. '|' .. c) end\n"
     "end\n"
-    "local sj = S(j)\n"
-    "for x = 1, n do redis.call('XADD', sj, '*', 'd', ARGV[4 + x]) end\n"
+    "add_groups(S(j), 6, g)\n"
     "if n > 0 then\n"
     "  redis.call('HINCRBY', M, 'in:' .. j, n)\n"
-    "  local l = redis.call('XLEN', sj)\n"
-    "  if l > (tonumber(h[4]) or 0) then redis.call('HSET', M, 'hw:' .. j, l) end\n"
+    "  depth(j, n, h[4])\n"
     "end\n"
-    "return {n}\n";
+    "return {n, tonumber(h[5]) or 1}\n";
 
 static const char lua_close[] =
     "if redis.call('EXISTS', M) == 0 then return 0 end\n"
@@ -185,8 +222,12 @@ static const char lua_tokens[] =
 
 /* Own pending entries first (after a reconnect, a reply may have been
  * lost), then entries of dead processes (their heartbeat expired; a live
- * owner keeps its items however slow), then new ones.  Slots held by dead
- * consumers go back to the free list. */
+ * owner keeps its items however slow), then new ones.  A dead process's
+ * packed entry is not taken but split: each of its items becomes an entry
+ * of its own at the end of the stream, so that an item that kills its
+ * workers ends in the dead-letter stream alone.  Slots held by dead
+ * consumers go back to the free list.  Returns {'E', (id kind data)...},
+ * or {'N', drained}, or 'C' cancelled, 'O' over, 'G' not yet created. */
 static const char lua_take[] =
     "local i, c, k = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
     "local maxd = tonumber(ARGV[5])\n"
@@ -197,7 +238,10 @@ static const char lua_take[] =
     "local out = {'E'}\n"
     "local function add(e)\n"
     "  if e[2] then\n"
-    "    out[#out + 1] = e[1]; out[#out + 1] = field(e[2], 'd')\n"
+    "    local b = field(e[2], 'b')\n"
+    "    out[#out + 1] = e[1]\n"
+    "    out[#out + 1] = b ~= '' and 'b' or 'd'\n"
+    "    out[#out + 1] = b ~= '' and b or field(e[2], 'd')\n"
     "  else redis.call('XACK', S(i), 'g', e[1]) end\n"
     "end\n"
     "local function alive(owner)\n"
@@ -220,9 +264,17 @@ static const char lua_take[] =
     "  for _, p in ipairs(pend) do\n"
     "    if #out > 2 * k then break end\n"
     "    local id, owner, deliv = p[1], p[2], tonumber(p[4])\n"
-    "    if owner ~= c and not alive(owner) then\n"
+    "    local e = owner ~= c and not alive(owner) and\n"
+    "              redis.call('XRANGE', S(i), id, id)\n"
+    "    local b = e and e[1] and field(e[1][2], 'b') or ''\n"
+    "    if b ~= '' then\n"
+    "      for _, it in ipairs(items_of(b)) do\n"
+    "        redis.call('XADD', S(i), '*', 'd', it)\n"
+    "      end\n"
+    "      redis.call('XACK', S(i), 'g', id)\n"
+    "      redis.call('XDEL', S(i), id)\n"
+    "    elseif e then\n"
     "      if deliv >= maxd then\n"
-    "        local e = redis.call('XRANGE', S(i), id, id)\n"
     "        local d = e[1] and field(e[1][2], 'd') or ''\n"
     "        local msg = 'taken ' .. deliv .. ' times by workers that died'\n"
     "        redis.call('XADD', P .. 'dlq', '*', 'stage', i, 'id', id,\n"
@@ -230,6 +282,7 @@ static const char lua_take[] =
     "        redis.call('XACK', S(i), 'g', id)\n"
     "        redis.call('XDEL', S(i), id)\n"
     "        give_back(i, 1)\n"
+    "        depth(i, -1)\n"
     "        redis.call('HINCRBY', M, 'fail:' .. i, 1)\n"
     "        redis.call('HINCRBY', M, 'dead:' .. i, 1)\n"
     "        first_error(i, -12, msg)\n"
@@ -254,75 +307,75 @@ static const char lua_take[] =
     "end\n"
     "return out\n";
 
-/* The fenced hand-on of a batch.  Per input: id, fate ('o' ok, 'f'
- * failed, 'p' ok with its outputs put before), its output count, and for a
- * failure "code message" (for 'p' the count put before); then every
- * output.  The outputs' slots come from the caller's held ones, then the
- * free list; if they do not suffice it moves what there is into the held
- * list, does nothing else and returns -4 (the caller waits for a slot and
- * commits again).  Inputs the caller no longer owns (its process was
- * thought dead and they were taken over) are refused one by one: none of
- * their outputs is written, and they are counted in `lost`. */
+/* The fenced hand-on of a batch.  ARGV: P i consumer ni ng pk, then per
+ * taken entry: id, mode ('c' commit it, 'x' known lost: only
+ * count it), its items that succeeded, were filtered (of those) and
+ * failed, outputs put before the commit (in pieces), its output count, and
+ * the first failure as "code message" (or ""): 8 fields; then the outputs in ng
+ * groups (count data), packed across the committed entries in their order.
+ * Entries come in stream order.
+ *
+ * If any entry to commit is no longer the caller's (its process was
+ * thought dead and the entry taken over), nothing is written and the reply
+ * is {-5, ids...}: the caller commits again with those marked lost, so
+ * that none of their outputs is ever written.  The outputs' slots come
+ * from the caller's held ones, then the free list; if they do not suffice
+ * it moves what there is into the held list, does nothing else and
+ * returns {-4} (the caller waits for a slot and commits again).  `pk` is
+ * the caller's take size, the stage's wish for items per entry.  Returns
+ * {entries committed, entries lost, pk of the next boundary}. */
 static const char lua_commit[] =
     "local i, c, ni = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
+    "local ng = tonumber(ARGV[5])\n"
     "local j = i + 1\n"
     "local h = redis.call('HMGET', M, 'cancel', 'cap:' .. j, 'cap:' .. i,\n"
-    "                     'closed:' .. i, 'hw:' .. j)\n"
-    "if not h[2] then return {-3, 0} end\n"
-    "if h[1] and h[1] ~= '0' then return {-2, 0} end\n"
+    "                     'closed:' .. i, 'hw:' .. j, 'pk:' .. i, 'pk:' .. j)\n"
+    "if not h[2] then return {-3} end\n"
+    "if h[1] and h[1] ~= '0' then return {-2} end\n"
     "local capj, capi = tonumber(h[2]), tonumber(h[3])\n"
-    "local base = 5 + 4 * ni\n"
-    "local held = 0\n"
-    "if capj > 0 then\n"
-    "  local need = 0\n"
-    "  for x = 0, ni - 1 do need = need + tonumber(ARGV[7 + 4 * x]) end\n"
-    "  held = redis.call('LLEN', H(j, c))\n"
-    "  if held < need then\n"
-    "    local room = redis.call('LLEN', R(j))\n"
-    "    if held + room < need then\n"
-    "      if room > 0 then redis.call('LPOP', R(j), room); push(H(j, c), room) end\n"
-    "      redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
-    "      return {-4, 0}\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "local si, sj = S(i), S(j)\n"
-    "local done, lost, outs, ok, filt, fail = 0, 0, 0, 0, 0, 0\n"
-    "local pieced = 0 -- outputs put before the commit (in:j counted then)\n"
-    "local owned, acks = {}, {}\n"
+    "local si = S(i)\n"
+    "local owned = {}\n"
     "for _, p in ipairs(redis.call('XPENDING', si, 'g', '-', '+',\n"
     "                              ni + 1000, c)) do\n"
     "  owned[p[1]] = true\n"
     "end\n"
-    "for x = 0, ni - 1 do\n"
-    "  local id, fate = ARGV[5 + 4 * x], ARGV[6 + 4 * x]\n"
-    "  local nout, msg = tonumber(ARGV[7 + 4 * x]), ARGV[8 + 4 * x]\n"
-    "  if owned[id] then\n"
-    "    owned[id] = nil\n"
-    "    for y = 0, nout - 1 do\n"
-    "      redis.call('XADD', sj, '*', 'd', ARGV[base + y])\n"
-    "    end\n"
-    "    outs = outs + nout\n"
-    "    acks[#acks + 1] = id\n"
-    "    done = done + 1\n"
-    "    if fate == 'f' then\n"
-    "      fail = fail + 1\n"
-    "      local code, m = string.match(msg, '^(%-?%d+) (.*)$')\n"
-    "      first_error(i, code or -12, m or msg)\n"
-    "    elseif fate == 'p' then\n"
-    "      ok = ok + 1\n"
-    "      pieced = pieced + tonumber(msg)\n"
-    "    else\n"
-    "      ok = ok + 1\n"
-    "      if nout == 0 then filt = filt + 1 end\n"
-    "    end\n"
+    "local gone = {-5}\n"
+    "local acks, lost, done, outs = {}, 0, 0, 0\n"
+    "local ok, filt, fail, pieced = 0, 0, 0, 0\n"
+    "for x = 7, 6 + 8 * ni, 8 do\n"
+    "  local id = ARGV[x]\n"
+    "  if ARGV[x + 1] == 'x' then lost = lost + 1\n"
+    "  elseif not owned[id] then gone[#gone + 1] = id\n"
     "  else\n"
-    "    lost = lost + 1\n"
+    "    acks[#acks + 1] = id\n"
+    "    local o, f = tonumber(ARGV[x + 2]), tonumber(ARGV[x + 4])\n"
+    "    ok = ok + o; filt = filt + tonumber(ARGV[x + 3]); fail = fail + f\n"
+    "    done = done + o + f\n"
+    "    pieced = pieced + tonumber(ARGV[x + 5])\n"
+    "    outs = outs + tonumber(ARGV[x + 6])\n"
+    "    if f > 0 then\n"
+    "      local code, m = string.match(ARGV[x + 7], '^(%-?%d+) (.*)$')\n"
+    "      first_error(i, code or -12, m or ARGV[x + 7])\n"
+    "    end\n"
     "  end\n"
-    "  base = base + nout\n"
     "end\n"
+    "if #gone > 1 then return gone end\n"
+    "local held = 0\n"
+    "if capj > 0 and outs > 0 then\n"
+    "  held = redis.call('LLEN', H(j, c))\n"
+    "  if held < outs then\n"
+    "    local room = redis.call('LLEN', R(j))\n"
+    "    if held + room < outs then\n"
+    "      if room > 0 then redis.call('LPOP', R(j), room); push(H(j, c), room) end\n"
+    "      redis.call('SADD', P .. 'c', j .. '|' .. c)\n"
+    "      return {-4}\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "add_groups(S(j), 7 + 8 * ni, ng)\n"
     "ack_del(si, acks)\n"
     "if capj > 0 then\n"
+    "  if held == 0 then held = redis.call('LLEN', H(j, c)) end\n"
     "  local fromh = math.min(outs, held)\n"
     "  if outs > fromh then redis.call('LPOP', R(j), outs - fromh) end\n"
     "  if held > 0 then\n"
@@ -331,6 +384,7 @@ static const char lua_commit[] =
     "  end\n"
     "end\n"
     "if capi > 0 then push(R(i), done) end\n"
+    "if done > 0 then depth(i, -done) end\n"
     "if ok > 0 then redis.call('HINCRBY', M, 'ok:' .. i, ok) end\n"
     "if filt > 0 then redis.call('HINCRBY', M, 'filt:' .. i, filt) end\n"
     "if fail > 0 then redis.call('HINCRBY', M, 'fail:' .. i, fail) end\n"
@@ -339,22 +393,35 @@ static const char lua_commit[] =
     "end\n"
     "if outs > 0 then\n"
     "  redis.call('HINCRBY', M, 'in:' .. j, outs)\n"
-    "  local l = redis.call('XLEN', sj)\n"
-    "  if l > (tonumber(h[5]) or 0) then redis.call('HSET', M, 'hw:' .. j, l) end\n"
+    "  depth(j, outs, h[5])\n"
     "end\n"
     "if lost > 0 then redis.call('HINCRBY', M, 'lost:' .. i, lost) end\n"
+    "if h[6] ~= ARGV[6] then redis.call('HSET', M, 'pk:' .. i, ARGV[6]) end\n"
     "if h[4] == '1' then cascade(i) end\n"
-    "return {done, lost}\n";
+    "return {#acks, lost, tonumber(h[7]) or 1}\n";
 
-/* The coordinator took these output entries: they leave the run. */
+/* The coordinator took these output entries: ARGV "P n consumer k (id
+ * count)...", in stream order.  Those still pending for it leave the
+ * run (an entry acknowledged before, by a command whose reply was lost to
+ * a reconnect, counts once).  Returns the items that left. */
 static const char lua_ackout[] =
-    "local n, k = tonumber(ARGV[2]), tonumber(ARGV[4])\n"
+    "local n, c, k = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
     "local h = redis.call('HMGET', M, 'cap:' .. n, 'closed:' .. n)\n"
     "if not h[1] then return -3 end\n"
-    "local ids = {}\n"
-    "for x = 1, k do ids[x] = ARGV[4 + x] end\n"
-    "local done = ack_del(S(n), ids)\n"
+    "local owned = {}\n"
+    "for _, p in ipairs(redis.call('XPENDING', S(n), 'g', '-', '+',\n"
+    "                              k + 1000, c)) do\n"
+    "  owned[p[1]] = true\n"
+    "end\n"
+    "local ids, done = {}, 0\n"
+    "for x = 5, 3 + 2 * k, 2 do\n"
+    "  if owned[ARGV[x]] then\n"
+    "    ids[#ids + 1] = ARGV[x]; done = done + tonumber(ARGV[x + 1])\n"
+    "  end\n"
+    "end\n"
+    "ack_del(S(n), ids)\n"
     "if tonumber(h[1]) > 0 then push(R(n), done) end\n"
+    "if done > 0 then depth(n, -done) end\n"
     "redis.call('HINCRBY', M, 'got', done)\n"
     "if h[2] == '1' then cascade(n) end\n"
     "return done\n";
@@ -376,7 +443,8 @@ static const char lua_cancel[] =
     "if ARGV[2] == '2' then first_error(ARGV[4], ARGV[3], ARGV[5]) end\n"
     "local n = hget('n')\n"
     "for j = 0, n do\n"
-    "  redis.call('HINCRBY', M, 'disc:' .. j, redis.call('XLEN', S(j)))\n"
+    "  redis.call('HINCRBY', M, 'disc:' .. j, hget('q:' .. j))\n"
+    "  redis.call('HSET', M, 'q:' .. j, 0)\n"
     "  redis.call('DEL', S(j))\n"
     "end\n"
     "redis.call('PUBLISH', P .. 'ctl', 'c')\n"

@@ -70,21 +70,28 @@ void cv__redis_wait_done(cv__redis *r);
 bool cv__redis_first_error(cv__redis *r, int *code, size_t *stage, char *msg,
                            size_t len);
 
-/* One item taken by a session: valid until the next take. */
+/* One entry taken by a session, and its items (an entry holds one item
+ * or a packed batch: redis_scripts.c).  Valid until the next take. */
 typedef struct cv__redis_entry {
   const char *id;
-  const char *data;
-  size_t len;
+  size_t first, n; /* its items: items[first .. first + n) */
 } cv__redis_entry;
 
-/* What became of one taken item, for the commit. */
+typedef struct cv__redis_item {
+  const char *data;
+  size_t len;
+} cv__redis_item;
+
+/* What became of one taken entry's items, for the commit. */
 typedef struct cv__redis_fate {
   const char *id;
-  bool failed;
-  int code;          /* failed: the code */
-  const char *msg;   /* failed: the message */
+  size_t ok, filtered, failed; /* its items: succeeded (filtered: of those,
+                                  without outputs), failed */
+  int code;          /* the first failure's code */
+  const char *msg;   /* and message */
   size_t nout;       /* outputs, in order, in the commit's output list */
   size_t put_before; /* outputs already put in pieces (cv__redis_commit) */
+  bool lost;         /* set by the commit: no longer ours, outputs dropped */
 } cv__redis_fate;
 
 /* A worker's connection to the stream of stage i.  Open on the controlling
@@ -93,17 +100,23 @@ int cv__redis_session_open(cv__redis *r, size_t stage, unsigned worker,
                            cv__redis_session **out, char *err, size_t errlen);
 void cv__redis_session_free(cv__redis_session *s);
 
-/* Takes up to max items: timeout CV_NOWAIT (CV_EEMPTY if none) or
- * CV_FOREVER.  Returns CV_OK, CV_EEMPTY, CV_ECLOSED (the stage drained, or
- * the run is over), CV_ECANCELED, CV_EIO (server lost: see the message). */
-int cv__redis_take(cv__redis_session *s, size_t max, cv__redis_entry *e,
-                   size_t *n, int64_t timeout_ns);
+/* Takes entries holding about `max` items (more if the entries are larger),
+ * in stream order: timeout CV_NOWAIT (CV_EEMPTY if none) or CV_FOREVER.
+ * `max` is also this stage's wish for items per entry, which the next
+ * commit tells the run.  Returns CV_OK, CV_EEMPTY, CV_ECLOSED (the stage
+ * drained, or the run is over), CV_ECANCELED, CV_ENOMEM, CV_EIO (server
+ * lost: see the message). */
+int cv__redis_take(cv__redis_session *s, size_t max,
+                   const cv__redis_entry **e, size_t *n,
+                   const cv__redis_item **items, int64_t timeout_ns);
 
-/* Hands on the outputs and acknowledges the inputs in one fenced step.
- * Waits for room downstream: timeout CV_NOWAIT (CV_EFULL, nothing done) or
- * CV_FOREVER.  *lost receives inputs whose lease was lost (their outputs
- * were dropped).  Returns CV_OK, CV_EFULL, CV_ECANCELED, CV_EIO. */
-int cv__redis_commit(cv__redis_session *s, const cv__redis_fate *f, size_t n,
+/* Hands on the outputs and acknowledges the entries in one fenced step;
+ * the outputs are packed into entries of the size the next stage asks for.
+ * f[] in the order take gave them.  Waits for room downstream: timeout
+ * CV_NOWAIT (CV_EFULL, nothing done) or CV_FOREVER.  Entries whose lease
+ * was lost get `lost` set and their outputs are not written; *lost counts
+ * them.  Returns CV_OK, CV_EFULL, CV_ECANCELED, CV_ENOMEM, CV_EIO. */
+int cv__redis_commit(cv__redis_session *s, cv__redis_fate *f, size_t n,
                      char *const *outs, const size_t *lens, size_t nouts,
                      int64_t timeout_ns, size_t *lost);
 
