@@ -225,9 +225,13 @@ static const char lua_tokens[] =
  * owner keeps its items however slow), then new ones.  A dead process's
  * packed entry is not taken but split: each of its items becomes an entry
  * of its own at the end of the stream, so that an item that kills its
- * workers ends in the dead-letter stream alone.  Slots held by dead
- * consumers go back to the free list.  Returns {'E', (id kind data)...},
- * or {'N', drained}, or 'C' cancelled, 'O' over, 'G' not yet created. */
+ * workers ends in the dead-letter stream alone.  For the same reason a
+ * take claims one entry of a dead process at a time (tag 'R': there may be
+ * more, look again at once): a batch that died with a poisoned item is not
+ * taken whole again, which would count a death against every item in it.
+ * Slots held by dead consumers go back to the free list.  Returns {'E' or
+ * 'R', (id kind data)...}, or {'N', drained}, or 'C' cancelled, 'O' over,
+ * 'G' not yet created. */
 static const char lua_take[] =
     "local i, c, k = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])\n"
     "local maxd = tonumber(ARGV[5])\n"
@@ -262,7 +266,7 @@ static const char lua_take[] =
     "  end\n"
     "  local pend = redis.call('XPENDING', S(i), 'g', '-', '+', 1000)\n"
     "  for _, p in ipairs(pend) do\n"
-    "    if #out > 2 * k then break end\n"
+    "    if #out > 1 then out[1] = 'R'; break end\n"
     "    local id, owner, deliv = p[1], p[2], tonumber(p[4])\n"
     "    local e = owner ~= c and not alive(owner) and\n"
     "              redis.call('XRANGE', S(i), id, id)\n"
@@ -273,6 +277,7 @@ static const char lua_take[] =
     "      end\n"
     "      redis.call('XACK', S(i), 'g', id)\n"
     "      redis.call('XDEL', S(i), id)\n"
+    "      redis.call('HINCRBY', M, 'split:' .. i, 1)\n"
     "    elseif e then\n"
     "      if deliv >= maxd then\n"
     "        local d = e[1] and field(e[1][2], 'd') or ''\n"

@@ -1463,7 +1463,9 @@ int cv__redis_take(cv__redis_session *s, size_t max,
                        rep->element[0]->type == REDIS_REPLY_STRING
                    ? rep->element[0]->str[0]
                    : '?';
-    if (tag == 'E') {
+    if (tag == 'R')
+      s->next_reclaim = 0; /* more of a dead process's entries: next take */
+    if (tag == 'E' || tag == 'R') {
       s->seen_run = true;
       return took(s, rep, fill_flat(s, rep, 1), e, n, items);
     }

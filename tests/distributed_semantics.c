@@ -22,6 +22,13 @@
  *   password   the password never shows in any output
  *   codec      string items through a codec; an output over max_item_bytes
  *              fails its input with a message; queue depth is XLEN
+ * and with batches packed into entries (fast items fed 64 at a time):
+ *   batch_kill9    the process that holds a packed entry dies in the middle
+ *                  of it: the entry is split, every item comes out once
+ *   batch_poison   an item that kills its workers, in a packed entry: it is
+ *                  dead-lettered alone, its neighbours all come out
+ *   batch_capacity bulk puts into a stage of capacity 8: never more than 8
+ *                  items in the stream, CV_EFULL puts exactly the room
  * Every scenario ends with the ids delivered exactly once (or as stated),
  * a balanced summary and no key left on the server. */
 #include <pthread.h>
@@ -32,6 +39,7 @@
 
 #define LEASE_MS 1000
 #define X 7 /* the item the scenarios single out */
+#define XB 200 /* the same in the batch scenarios: in a packed entry */
 
 static const char *scenario;
 static const char *dir;
@@ -94,6 +102,8 @@ static long count_lines(const char *name) {
 }
 
 static bool is(const char *s) { return strcmp(scenario, s) == 0; }
+
+static bool batched(void) { return strncmp(scenario, "batch_", 6) == 0; }
 
 /* ---- the codec scenario: items are strings -------------------------- */
 
@@ -161,13 +171,17 @@ static int work(cv_stage_ctx *ctx, void *item) {
   }
   if (id == X && is("poison"))
     kill(getpid(), SIGKILL);
+  if (id == XB && is("batch_kill9") && claim_file("holder"))
+    kill(getpid(), SIGKILL); /* its entry's earlier items are done */
+  if (id == XB && is("batch_poison"))
+    kill(getpid(), SIGKILL);
   if (is("cancel") && strcmp(cv_stage_name(ctx), "a") == 0) {
     claim_file("holder");
     while (!cv_stage_cancelled(ctx))
       test_sleep_ms(1);
     return CV_ECANCELED;
   }
-  if (!is("close") && !is("capacity") && !is("password"))
+  if (!is("close") && !is("capacity") && !is("password") && !batched())
     test_sleep_ms(1);
   atomic_fetch_add(&processed, 1);
   return cv_emit(ctx, item);
@@ -182,6 +196,17 @@ static cv_pipeline *build(void) {
                                    .output_capacity = 256}));
     CHECK_OK(cv_pipeline_add_stage(
         p, &(cv_stage_options){.name = "a", .fn = shout, .capacity = 128}));
+    return p;
+  }
+  if (batched()) {
+    /* Capacity 8: room for one entry of 8 at most. */
+    size_t cap = is("batch_capacity") ? 8 : 256;
+    CHECK_OK(cv_pipeline_create(
+        &p, &(cv_pipeline_options){.name = scenario, .output_capacity = cap}));
+    CHECK_OK(cv_pipeline_add_stage(
+        p, &(cv_stage_options){.name = "a", .fn = work,
+                               .workers = is("batch_kill9") ? 2 : 1,
+                               .capacity = cap}));
     return p;
   }
   CHECK_OK(cv_pipeline_create(&p, &(cv_pipeline_options){.name = scenario}));
@@ -256,6 +281,29 @@ static void *feed(void *arg) {
   feeder *f = arg;
   for (long i = f->from; i < f->n; i++)
     CHECK_OK(cv_pipeline_put(f->p, IP(i), CV_FOREVER));
+  if (!f->keep_open)
+    CHECK_OK(cv_pipeline_close_input(f->p));
+  return NULL;
+}
+
+static long meta(const char *field);
+
+/* Puts f->from .. f->n 64 at a time; after the first 64, waits until stage
+ * a's workers said how many items they take at once, so that the rest go
+ * in packed entries. */
+static void *feed_many(void *arg) {
+  feeder *f = arg;
+  void *buf[64];
+  for (long i = f->from; i < f->n;) {
+    size_t k = 0;
+    while (k < 64 && i < f->n)
+      buf[k++] = IP(i++);
+    size_t nput;
+    CHECK_OK(cv_pipeline_put_many(f->p, buf, k, &nput, CV_FOREVER));
+    CHECK_EQ(nput, k);
+    for (int t = 0; i == f->from + 64 && t < 1000 && meta("pk:0") <= 1; t++)
+      test_sleep_ms(10);
+  }
   if (!f->keep_open)
     CHECK_OK(cv_pipeline_close_input(f->p));
   return NULL;
@@ -574,6 +622,8 @@ static void capacity(void) {
   CHECK_EQ(got, n);
   check_once(seen, n, -1);
   CHECK(max0 <= 8 && max1 <= 8);
+  /* In items, too (an entry may hold several). */
+  CHECK(meta("hw:0") <= 8 && meta("hw:1") <= 8);
   finish(p, CV_OK);
   cv_stage_stats st;
   CHECK_OK(cv_pipeline_stage_stats(p, 0, &st));
@@ -581,6 +631,128 @@ static void capacity(void) {
          (double)st.blocked_ns / 1e6, st.queue_high_water, st.queue_capacity);
   CHECK(st.blocked_ns > 0);
   CHECK(st.queue_high_water <= 8);
+  end_scenario(p, &kid, 1);
+  free(seen);
+}
+
+static void batch_kill9(void) {
+  long n = scaled(1280, 640);
+  cv_pipeline *p = coordinator("");
+  pid_t kids[2] = {spawn_worker(), spawn_worker()};
+  unsigned char *seen = calloc((size_t)n, 1);
+  pthread_t th;
+  feeder f = {p, 0, n, false};
+  CHECK(pthread_create(&th, NULL, feed_many, &f) == 0);
+  long holder = -1;
+  for (int i = 0; i < 3000 && holder <= 0; i++) {
+    test_sleep_ms(5);
+    holder = read_long("holder");
+  }
+  CHECK(holder > 0);
+  int64_t t_kill = test_now_ns();
+  CHECK_EQ(drain(p, seen, n, NULL, NULL), n);
+  pthread_join(th, NULL);
+  check_once(seen, n, -1);
+  printf("run over %.0f ms after the kill (lease %d ms)\n",
+         (double)(test_now_ns() - t_kill) / 1e6, LEASE_MS);
+  /* The dead process's entry held more than one item: it was split. */
+  long pk = meta("pk:0"), split = meta("split:0");
+  printf("entries of up to %ld items; packed entries split: %ld\n", pk,
+         split);
+  CHECK(pk > 1);
+  CHECK(split >= 1);
+  finish(p, CV_OK);
+  cv_pipeline_summary s;
+  CHECK_OK(cv_pipeline_summary_get(p, &s));
+  CHECK_EQ(s.fed, n);
+  CHECK_EQ(s.delivered, n);
+  check_slots(2, 256);
+  for (int i = 0; i < 2; i++)
+    if (kids[i] == holder) {
+      check_worker(kids[i], 5000, 128 + SIGKILL);
+      kids[i] = 0;
+    }
+  end_scenario(p, kids, 2);
+  free(seen);
+}
+
+static void batch_poison(void) {
+  long n = scaled(1280, 640);
+  cv_pipeline *p = coordinator("");
+  pkids[npkids++] = spawn_worker();
+  pkids[npkids++] = spawn_worker();
+  unsigned char *seen = calloc((size_t)n, 1);
+  pthread_t th;
+  feeder f = {p, 0, n, false};
+  CHECK(pthread_create(&th, NULL, feed_many, &f) == 0);
+  CHECK_EQ(drain(p, seen, n, respawn, NULL), n - 1);
+  pthread_join(th, NULL);
+  check_once(seen, n, XB);
+  CHECK_EQ(seen[XB], 0);
+  CHECK(meta("split:0") >= 1);
+  finish(p, CV_OK);
+  CHECK_EQ(rs_int(&srv, "XLEN cv:{%s}:dlq", run_name), 1);
+  cv_pipeline_summary s;
+  CHECK_OK(cv_pipeline_summary_get(p, &s));
+  CHECK_EQ(s.failed, 1);
+  CHECK_EQ(s.delivered, n - 1);
+  /* Once in its packed entry, then 3 times alone. */
+  printf("dead letter: %s (%d deaths)\n", s.error_message, npkids - 2);
+  CHECK_EQ(npkids, 2 + 4);
+  check_slots(2, 256);
+  end_scenario(p, pkids, npkids);
+  free(seen);
+}
+
+static void batch_capacity(void) {
+  long n = scaled(2000, 640);
+  cv_pipeline *p = coordinator("");
+  /* No worker yet: a bulk put without waiting takes exactly the room. */
+  void *buf[20];
+  for (long i = 0; i < 20; i++)
+    buf[i] = IP(i);
+  size_t nput = 0;
+  CHECK_RC(cv_pipeline_put_many(p, buf, 20, &nput, CV_NOWAIT), CV_EFULL);
+  CHECK_EQ(nput, 8);
+  CHECK_EQ(meta("q:0"), 8);
+  size_t more = 0;
+  CHECK_RC(cv_pipeline_put_many(p, buf + 8, 12, &more, CV_MSEC(100)),
+           CV_ETIMEDOUT);
+  CHECK_EQ(more, 0);
+  pid_t kid = spawn_worker();
+  unsigned char *seen = calloc((size_t)n, 1);
+  pthread_t th;
+  feeder f = {p, 8, n, false};
+  CHECK(pthread_create(&th, NULL, feed_many, &f) == 0);
+  long maxq0 = 0, maxq1 = 0, maxx = 0, got = 0;
+  for (;;) {
+    void *it;
+    int rc = cv_pipeline_get(p, &it, CV_FOREVER);
+    if (rc == CV_ECLOSED)
+      break;
+    CHECK_OK(rc);
+    seen[PI(it)]++;
+    if (++got % 8 == 0) {
+      long q0 = meta("q:0"), q1 = meta("q:1");
+      long x = rs_int(&srv, "XLEN cv:{%s}:s:0", run_name);
+      maxq0 = q0 > maxq0 ? q0 : maxq0;
+      maxq1 = q1 > maxq1 ? q1 : maxq1;
+      maxx = x > maxx ? x : maxx;
+    }
+  }
+  pthread_join(th, NULL);
+  CHECK_EQ(got, n);
+  check_once(seen, n, -1);
+  long pk = meta("pk:0");
+  printf("items in the streams at most %ld and %ld, entries %ld; stage a "
+         "takes %ld at once\n", maxq0, maxq1, maxx, pk);
+  CHECK(maxq0 <= 8 && maxq1 <= 8 && maxx <= 8);
+  CHECK(pk > 1);
+  finish(p, CV_OK);
+  cv_stage_stats st;
+  CHECK_OK(cv_pipeline_stage_stats(p, 0, &st));
+  CHECK(st.queue_high_water <= 8);
+  check_slots(2, 8);
   end_scenario(p, &kid, 1);
   free(seen);
 }
@@ -920,6 +1092,12 @@ int main(int argc, char **argv) {
     password();
   else if (is("codec"))
     codec();
+  else if (is("batch_kill9"))
+    batch_kill9();
+  else if (is("batch_poison"))
+    batch_poison();
+  else if (is("batch_capacity"))
+    batch_capacity();
   else
     CHECK(!"unknown scenario");
   rs_stop(&srv);
