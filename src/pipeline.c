@@ -1522,4 +1522,5 @@ static const cv__pipeline_core core_table = {
     .hold = pipeline_hold,
     .release = pipeline_release,
     .sink_drain = sink_drain,
+    .stage_local_stats = cv__stage_local_stats,
 };

@@ -19,6 +19,7 @@
  * Emits go to a collector, a minimal transport whose put appends to the
  * worker's output list, so cv_emit and its buffer work unchanged.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ typedef struct cv__dist {
   unsigned *nw;    /* workers per stage in this process */
   pthread_t hold;
   bool hold_started;
+  atomic_uint running; /* worker loops not yet ended in this process */
 } cv__dist;
 
 /* ---- the default codec: the pointer's value ---------------------------- */
@@ -256,6 +258,15 @@ static void on_abort(void *arg, bool failed, int code, size_t stage,
                      stage_name(p, stage), failed ? code : 0, msg);
 }
 
+static void local_times(void *arg, size_t i, int64_t t[3]) {
+  cv_pipeline *p = arg;
+  cv_stage_stats st;
+  p->core->stage_local_stats(p, i, &st);
+  t[0] = st.busy_ns;
+  t[1] = st.starved_ns;
+  t[2] = st.blocked_ns;
+}
+
 static bool first_error(void *arg, int *code, size_t *stage, char *msg,
                         size_t len) {
   cv_pipeline *p = arg;
@@ -270,6 +281,8 @@ static void *hold_main(void *arg) {
   if (p->sink)
     p->core->sink_drain(p); /* until the output is closed and drained */
   cv__redis_wait_done(d->r);
+  /* The summary is the whole run's: the other processes' last times. */
+  cv__redis_wait_finals(d->r);
   int code;
   size_t stage;
   char msg[CV__MSG_MAX];
@@ -344,9 +357,15 @@ static int dist_open(cv_pipeline *p) {
                           .max_deliveries = d->max_deliveries,
                           .max_item_bytes = d->max_item_bytes,
                           .on_abort = on_abort,
+                          .nworkers = d->nw,
+                          .local_times = local_times,
                           .first_error = first_error,
                           .cb_arg = p};
   char err[CV__MSG_MAX] = "";
+  unsigned all = 0;
+  for (size_t i = 0; i < d->n; i++)
+    all += p->stages[i]->nworkers;
+  atomic_store(&d->running, all);
   int rc = cv__redis_open(&d->r, &cfg, err, sizeof(err));
   free(caps);
   for (size_t i = 0; i < d->n && rc == CV_OK; i++) {
@@ -554,7 +573,17 @@ static int encode_outputs(cv_stage_ctx *w, dist_worker *dw,
   return CV_OK;
 }
 
+static void dist_loop(cv_stage_ctx *w);
+
 static void dist_run(cv_stage_ctx *w) {
+  dist_loop(w);
+  cv__dist *d = w->p->dist;
+  /* The last worker of the process: its numbers are final. */
+  if (atomic_fetch_sub(&d->running, 1) == 1)
+    cv__redis_publish_final(d->r);
+}
+
+static void dist_loop(cv_stage_ctx *w) {
   cv_pipeline *p = w->p;
   cv__stage *st = w->st;
   cv__dist *d = p->dist;

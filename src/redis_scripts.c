@@ -138,7 +138,7 @@ static const char prelude[] =
   "end\n"
   "local function depth(i, d, hw)\n"
   "  local q = redis.call('HINCRBY', M, 'q:' .. i, d)\n"
-  "  if hw and q > (tonumber(hw) or 0) then\n"
+  "  if d > 0 and q > (tonumber(hw) or 0) then\n"
   "    redis.call('HSET', M, 'hw:' .. i, q)\n"
   "  end\n"
   "end\n"
@@ -455,6 +455,23 @@ static const char lua_cancel[] =
     "redis.call('PUBLISH', P .. 'ctl', 'c')\n"
     "return 1\n";
 
+/* The heartbeat, with this process's per-stage statistics: ARGV "P proc
+ * lease_ms final (stage busy starved blocked workers)...".  They go into
+ * the run's hash as "ps:<stage>:<proc>" = "busy starved blocked workers
+ * final" (only while the run exists: a late beat must not make one up);
+ * a final one wakes the processes waiting for the last of them. */
+static const char lua_beat[] =
+    "local pr = ARGV[2]\n"
+    "redis.call('SET', P .. 'hb:' .. pr, 1, 'PX', ARGV[3])\n"
+    "if #ARGV < 9 or redis.call('EXISTS', M) == 0 then return 0 end\n"
+    "for x = 5, #ARGV - 4, 5 do\n"
+    "  redis.call('HSET', M, 'ps:' .. ARGV[x] .. ':' .. pr,\n"
+    "             table.concat({ARGV[x + 1], ARGV[x + 2], ARGV[x + 3],\n"
+    "                           ARGV[x + 4], ARGV[4]}, ' '))\n"
+    "end\n"
+    "if ARGV[4] == '1' then redis.call('PUBLISH', P .. 'ctl', 'w') end\n"
+    "return 1\n";
+
 static const char lua_cleanup[] =
     "local n = hget('n')\n"
     "for _, m in ipairs(redis.call('SMEMBERS', P .. 'c')) do\n"
@@ -473,6 +490,7 @@ static const char *const bodies[CV__LUA_COUNT] = {
     [CV__LUA_TAKE] = lua_take,       [CV__LUA_COMMIT] = lua_commit,
     [CV__LUA_ACKOUT] = lua_ackout,   [CV__LUA_STATE] = lua_state,
     [CV__LUA_CANCEL] = lua_cancel,   [CV__LUA_CLEANUP] = lua_cleanup,
+    [CV__LUA_BEAT] = lua_beat,
 };
 
 /* Each script is the prelude followed by its body, joined once (kept as

@@ -16,6 +16,8 @@ enum {
   CV__LUA_STATE,   /* P -> {exists, meta..., xlens...} */
   CV__LUA_CANCEL,  /* P kind code stage msg */
   CV__LUA_CLEANUP, /* P lease_ms: delete the run's keys, leave "over" */
+  CV__LUA_BEAT,    /* P proc lease_ms final (i busy starved blocked
+                      workers)...: heartbeat + this process's stats */
   CV__LUA_COUNT
 };
 

@@ -58,6 +58,10 @@ struct cv__redis {
   atomic_bool cancel_sent;   /* this process asked for it already */
   atomic_bool aborted;       /* on_abort was called */
 
+  unsigned *nworkers;        /* per stage, in this process */
+  pthread_mutex_t beat_mu;   /* one beat at a time, on hb */
+  bool final_sent;           /* under beat_mu */
+
   pthread_mutex_t misc_mu;
   cv__rconn misc;
   cv__rconn hb, sub, ctl;
@@ -385,16 +389,41 @@ void cv__redis_wait_done(cv__redis *r) {
 
 /* ---- heartbeat and control threads ------------------------------------- */
 
-static int heartbeat(cv__redis *r, cv__rconn *k) {
-  char px[32];
-  const char *argv[] = {"SET", r->hbkey, "1", "PX",
-                        fmt_u(px, sizeof(px),
-                              (uint64_t)(r->cfg.lease_ns / 1000000))};
-  redisReply *rep;
-  int rc = cv__rconn_cmd(k, &rep, 5, argv, NULL);
-  if (rc == CV_OK)
-    freeReplyObject(rep);
+/* Refreshes the heartbeat and publishes this process's per-stage times
+ * (final: its workers are done; from then on every beat says so). */
+static int beat(cv__redis *r, bool final) {
+  pthread_mutex_lock(&r->beat_mu);
+  if (final)
+    r->final_sent = true;
+  argbuf a = {0};
+  ab_str(&a, r->prefix);
+  ab_str(&a, r->proc);
+  ab_num(&a, (uint64_t)(r->cfg.lease_ns / 1000000));
+  ab_str(&a, r->final_sent ? "1" : "0");
+  for (size_t i = 0; r->cfg.local_times && i < r->cfg.nstages; i++) {
+    if (r->nworkers[i] == 0)
+      continue;
+    int64_t t[3] = {0, 0, 0};
+    r->cfg.local_times(r->cfg.cb_arg, i, t);
+    ab_num(&a, i);
+    for (int k = 0; k < 3; k++)
+      ab_num(&a, (uint64_t)(t[k] > 0 ? t[k] : 0));
+    ab_num(&a, r->nworkers[i]);
+  }
+  redisReply *rep = NULL;
+  int rc = ab_eval(&r->hb, CV__LUA_BEAT, &a, &rep);
+  freeReplyObject(rep);
+  ab_free(&a);
+  pthread_mutex_unlock(&r->beat_mu);
   return rc;
+}
+
+void cv__redis_publish_final(cv__redis *r) {
+  pthread_mutex_lock(&r->beat_mu);
+  bool sent = r->final_sent;
+  pthread_mutex_unlock(&r->beat_mu);
+  if (!sent)
+    beat(r, true); /* a lost server shows in the heartbeat thread */
 }
 
 static void *hb_main(void *arg) {
@@ -403,7 +432,7 @@ static void *hb_main(void *arg) {
     cv__rshared_sleep(&r->sh, r->cfg.lease_ns / 3);
     if (atomic_load(&r->sh.stopping))
       break;
-    int rc = heartbeat(r, &r->hb);
+    int rc = beat(r, false);
     if (rc == CV_EIO) {
       server_lost(r);
       break;
@@ -592,6 +621,16 @@ int cv__redis_open(cv__redis **out, const cv__redis_config *cfg, char *err,
   }
   memcpy(r->caps, cfg->caps, (cfg->nstages + 1) * sizeof(size_t));
   r->cfg.caps = r->caps;
+  r->nworkers = calloc(cfg->nstages + 1, sizeof(unsigned));
+  if (!r->nworkers) {
+    free(r->caps);
+    free(r);
+    return CV_ENOMEM;
+  }
+  if (cfg->nworkers)
+    memcpy(r->nworkers, cfg->nworkers, cfg->nstages * sizeof(unsigned));
+  r->cfg.nworkers = r->nworkers;
+  pthread_mutex_init(&r->beat_mu, NULL);
   r->cfg.run = NULL; /* not kept: the prefix has it */
   snprintf(r->prefix, sizeof(r->prefix), "cv:{%s}:", cfg->run);
   char host[64] = "host";
@@ -610,6 +649,8 @@ int cv__redis_open(cv__redis **out, const cv__redis_config *cfg, char *err,
   atomic_init(&r->aborted, false);
   int rc = cv__rshared_init(&r->sh, &r->addr, cfg->timeout_ns);
   if (rc != CV_OK) {
+    pthread_mutex_destroy(&r->beat_mu);
+    free(r->nworkers);
     free(r->caps);
     free(r);
     return rc;
@@ -624,7 +665,7 @@ int cv__redis_open(cv__redis **out, const cv__redis_config *cfg, char *err,
     rc = cv__rconn_open(&r->ctl, &r->sh, false, err, errlen);
   if (rc == CV_OK)
     rc = cv__rconn_open(&r->sub, &r->sh, false, err, errlen);
-  if (rc == CV_OK && (rc = heartbeat(r, &r->hb)) != CV_OK)
+  if (rc == CV_OK && (rc = beat(r, false)) != CV_OK)
     snprintf(err, errlen, "%s", r->sh.err);
   if (rc == CV_OK && (rc = subscribe(r)) != CV_OK)
     snprintf(err, errlen, "%s", r->sh.err);
@@ -655,6 +696,8 @@ void cv__redis_stop(cv__redis *r) {
   /* Say goodbye while the connections still work: the coordinator removes
    * the run, a worker its heartbeat (so that its items, if any were left,
    * are taken over at once). */
+  if (!r->cfg.coordinator)
+    cv__redis_publish_final(r);
   if (r->misc.c) {
     redisReply *rep = NULL;
     pthread_mutex_lock(&r->misc_mu);
@@ -693,7 +736,9 @@ void cv__redis_free(cv__redis *r) {
   cv__rconn_close(&r->hb);
   cv__rconn_close(&r->misc);
   pthread_mutex_destroy(&r->misc_mu);
+  pthread_mutex_destroy(&r->beat_mu);
   cv__rshared_destroy(&r->sh);
+  free(r->nworkers);
   free(r->caps);
   free(r);
 }
@@ -1162,6 +1207,92 @@ static int rt_shutdown(cv__transport *tp) {
   return CV_OK;
 }
 
+/* A process's published statistics of a stage: "ps:<stage>:<proc>" =
+ * "busy starved blocked workers final".  Returns false for another field,
+ * or another stage's. */
+typedef struct proc_stats {
+  const char *proc;
+  int64_t t[3];
+  unsigned workers;
+  bool final;
+} proc_stats;
+
+static bool proc_stats_parse(const char *field, const char *value,
+                             size_t stage, proc_stats *ps) {
+  if (strncmp(field, "ps:", 3) != 0)
+    return false;
+  char *end;
+  unsigned long long i = strtoull(field + 3, &end, 10);
+  if (*end != ':' || (stage != SIZE_MAX && i != stage))
+    return false;
+  ps->proc = end + 1;
+  long long v[5] = {0, 0, 0, 0, 0};
+  const char *c = value;
+  for (int k = 0; k < 5; k++) {
+    v[k] = strtoll(c, &end, 10);
+    c = end;
+  }
+  for (int k = 0; k < 3; k++)
+    ps->t[k] = v[k];
+  ps->workers = (unsigned)v[3];
+  ps->final = v[4] == 1;
+  return true;
+}
+
+/* Adds the other processes' published times and workers of stage j. */
+static void sum_others(const cv__redis *r, const run_state *st, size_t j,
+                       cv__transport_stats *out) {
+  const redisReply *h = st->rep->element[1];
+  for (size_t x = 0; x + 1 < h->elements; x += 2) {
+    proc_stats ps;
+    if (!proc_stats_parse(h->element[x]->str, h->element[x + 1]->str, j,
+                          &ps) ||
+        strcmp(ps.proc, r->proc) == 0)
+      continue;
+    out->busy_ns += ps.t[0];
+    out->starved_ns += ps.t[1];
+    out->blocked_ns += ps.t[2];
+    out->workers += ps.workers;
+  }
+}
+
+void cv__redis_wait_finals(cv__redis *r) {
+  int64_t deadline = cv__now_ns() + r->cfg.lease_ns;
+  for (;;) {
+    uint64_t seen = atomic_load(&r->gen);
+    if (atomic_load(&r->aborted) || atomic_load(&r->sh.stopping))
+      return;
+    run_state st;
+    if (state_get(r, &st) != CV_OK)
+      return;
+    bool waiting = false;
+    const redisReply *h = st.exists ? st.rep->element[1] : NULL;
+    for (size_t x = 0; h && !waiting && x + 1 < h->elements; x += 2) {
+      proc_stats ps;
+      if (!proc_stats_parse(h->element[x]->str, h->element[x + 1]->str,
+                            SIZE_MAX, &ps) ||
+          ps.final || strcmp(ps.proc, r->proc) == 0)
+        continue;
+      /* Not final yet: wait for it only while it is alive. */
+      char key[KEY_MAX];
+      snprintf(key, sizeof(key), "%shb:%s", r->prefix, ps.proc);
+      const char *argv[] = {"EXISTS", key};
+      redisReply *rep = NULL;
+      pthread_mutex_lock(&r->misc_mu);
+      int rc = cv__rconn_cmd(&r->misc, &rep, 2, argv, NULL);
+      pthread_mutex_unlock(&r->misc_mu);
+      waiting = rc == CV_OK && rep->type == REDIS_REPLY_INTEGER &&
+                rep->integer == 1;
+      freeReplyObject(rep);
+    }
+    state_free(&st);
+    int64_t left = deadline - cv__now_ns();
+    if (!waiting || left <= 0)
+      return;
+    wait_gen(r, seen, left); /* a final beat publishes a wake-up */
+  }
+}
+
 static int rt_stats(const cv__transport *tp, cv__transport_stats *out) {
   const rtrans *t = (const rtrans *)tp;
   cv__redis *r = t->r;
@@ -1189,6 +1320,8 @@ static int rt_stats(const cv__transport *tp, cv__transport_stats *out) {
   out->filtered = (uint64_t)state_num(&st, "filt", j);
   out->out = (uint64_t)state_num(&st, "out", j);
   out->taken = out->succeeded + out->failed;
+  if (j < r->cfg.nstages)
+    sum_others(r, &st, j, out);
   if (j == r->cfg.nstages) {
     uint64_t got = (uint64_t)state_num(&st, "got", SIZE_MAX);
     out->gets = got > held + dropped ? got - held - dropped : 0;

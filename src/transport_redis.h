@@ -30,6 +30,11 @@ typedef struct cv__redis_config {
    * unreachable past the timeout (code CV_EIO, msg names host:port). */
   void (*on_abort)(void *arg, bool failed, int code, size_t stage,
                    const char *msg);
+  /* Workers of each stage in this process (nstages counts), and their
+   * summed busy/starved/blocked times now (t[0..2]), published with each
+   * heartbeat for the other processes' statistics. */
+  const unsigned *nworkers;
+  void (*local_times)(void *arg, size_t stage, int64_t t[3]);
   /* The first error this process recorded, for a cancellation that is a
    * failure: returns false if there is none. */
   bool (*first_error)(void *arg, int *code, size_t *stage, char *msg,
@@ -55,7 +60,8 @@ void cv__redis_free(cv__redis *r);
 /* The transport of boundary j (0..nstages).  Puts (boundary 0) and gets
  * (the output) are the coordinator's; close of boundary 0 closes the run's
  * input, of others does nothing (the server closes them); shutdown cancels
- * the run.  Stats are the whole run's (remote). */
+ * the run.  Stats are the whole run's (remote), with the other processes'
+ * times and workers of stage j as they last published them. */
 int cv__redis_transport(cv__redis *r, size_t j, const cv_codec *codec,
                         cv_destroy_fn drop, void *drop_arg,
                         cv__transport **out);
@@ -64,6 +70,15 @@ int cv__redis_transport(cv__redis *r, size_t j, const cv_codec *codec,
  * cancelled or is gone, or the server was lost.  For the coordinator's
  * "the run is finished" reference. */
 void cv__redis_wait_done(cv__redis *r);
+
+/* Publishes this process's final statistics (its workers are done); the
+ * heartbeat keeps them final.  Idempotent. */
+void cv__redis_publish_final(cv__redis *r);
+
+/* After the run finished: waits (at most a lease) until every other live
+ * process of the run has published its final statistics, so that the
+ * summary holds all of their work. */
+void cv__redis_wait_finals(cv__redis *r);
 
 /* Copies the run's first error (a dead letter, a failure in another
  * process).  Returns false if there is none. */
