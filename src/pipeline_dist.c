@@ -455,6 +455,9 @@ static void fail_run(cv_stage_ctx *w, int rc) {
   if (rc == CV_EIO)
     w->p->core->abort(w->p, CV_EFAILED, "broker", CV_EIO,
                        cv__redis_error(d->r));
+  else if (rc == CV_ENOMEM) /* the worker stops: its items must not hang */
+    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_ENOMEM,
+                       "out of memory taking or committing items");
 }
 
 /* Room for a take of ne entries and ni items. */

@@ -3,7 +3,7 @@
  *
  * Keys (P = "cv:{run}:", one hash tag so that a cluster keeps them on one
  * shard): P.."m" the run's hash (stage count, capacities, flags, counters,
- * the first error); P.."s:"..j the stream of boundary j (items entering
+ * the first error, each process's published statistics "ps:<i>:<proc>"); P.."s:"..j the stream of boundary j (items entering
  * stage j; j = n is the output), consumer group "g"; P.."r:"..j the free
  * slots of boundary j, one list element per slot; P.."h:"..j..":"..c the
  * slots consumer c took and has not used yet; P.."c" the set of "j|c" that

@@ -22,6 +22,21 @@
  *     that puts or gets (the coordinator's input and output), and a shared
  *     `misc` connection under a mutex for statistics, close and cancel.
  *
+ * Batches.  A worker's take is one XREADGROUP of entries holding about as
+ * many items as its stage takes at once (a plain read while busy; the take
+ * script when that finds nothing, or to look for dead processes' entries);
+ * its commit is one script call for the whole batch, whose outputs it packs
+ * into entries of the size the next stage asked for (redis_scripts.c says
+ * how entries hold items).  The coordinator's put_many packs the same way;
+ * its output reader unpacks, keeping what a get did not ask for.  Nothing
+ * waits for a batch to fill.
+ *
+ * Statistics.  The heartbeat also writes this process's per-stage times and
+ * worker counts into the run's hash; the stats of every process add up the
+ * others' with its own.  When a process's workers are all done it beats
+ * once more, marked final, and the coordinator's run ends only when every
+ * live process has done so.
+ *
  * Waiting for room (a full stage) is BLMOVE from the free-slot list into the
  * consumer's held list: a real blocking wait, ended by a commit or a read
  * that returns a slot.  A taker whose commit needs k slots holds them
@@ -118,6 +133,20 @@ static char *fmt_u(char *buf, size_t len, uint64_t v) {
 
 /* ---- script arguments and packed entries ------------------------------ */
 
+/* Makes room for element n of the array *vp (capacity *cap, elements of
+ * `elem` bytes), doubling it from `first`.  False if out of memory. */
+static bool grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first) {
+  if (n < *cap)
+    return true;
+  size_t c = *cap ? *cap * 2 : first;
+  void *m = realloc(*(void **)vp, c * elem);
+  if (!m)
+    return false;
+  *(void **)vp = m;
+  *cap = c;
+  return true;
+}
+
 /* The arguments of one script call, and the memory they point into that
  * the call owns (numbers, packed entries). */
 typedef struct argbuf {
@@ -158,15 +187,9 @@ static void ab_str(argbuf *a, const char *s) { ab_add(a, s, strlen(s)); }
 static char *ab_own(argbuf *a, size_t size) {
   if (a->oom)
     return NULL;
-  if (a->nown == a->owncap) {
-    size_t cap = a->owncap ? a->owncap * 2 : 8;
-    char **o = realloc(a->own, cap * sizeof(*o));
-    if (!o) {
-      a->oom = true;
-      return NULL;
-    }
-    a->own = o;
-    a->owncap = cap;
+  if (!grow(&a->own, &a->owncap, a->nown, sizeof(*a->own), 8)) {
+    a->oom = true;
+    return NULL;
   }
   char *b = malloc(size ? size : 1);
   if (!b) {
@@ -188,6 +211,15 @@ static void ab_num(argbuf *a, uint64_t v) {
   ab_add(a, a->nums, (size_t)k);
   a->nums += k + 1;
   a->numsleft -= (size_t)k + 1;
+}
+
+/* Sets argument idx (added earlier as a placeholder) to the number v. */
+static void ab_set_num(argbuf *a, size_t idx, uint64_t v) {
+  char *b = ab_own(a, 24);
+  if (b) {
+    a->len[idx] = (size_t)snprintf(b, 24, "%" PRIu64, v);
+    a->v[idx] = b;
+  }
 }
 
 static void ab_free(argbuf *a) {
@@ -279,13 +311,7 @@ static int eval_put(cv__rconn *conn, const cv__redis *r, size_t j,
   ab_num(&a, k);
   ab_num(&a, 0); /* the group count, below */
   size_t ng = ab_groups(&a, (const char *const *)data, lens, k, *pk);
-  if (!a.oom) {
-    char *ngs = ab_own(&a, 24);
-    if (ngs) {
-      a.len[4] = (size_t)snprintf(ngs, 24, "%zu", ng);
-      a.v[4] = ngs;
-    }
-  }
+  ab_set_num(&a, 4, ng);
   redisReply *rep;
   int rc = ab_eval(conn, CV__LUA_PUT, &a, &rep);
   ab_free(&a);
@@ -987,15 +1013,9 @@ typedef struct decoded {
 
 static bool decode_one(void *arg, const char *d, size_t len) {
   decoded *c = arg;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    void **v = realloc(c->v, cap * sizeof(*v));
-    if (!v) {
-      c->rc = CV_ENOMEM;
-      return false;
-    }
-    c->v = v;
-    c->cap = cap;
+  if (!grow(&c->v, &c->cap, c->n, sizeof(*c->v), 64)) {
+    c->rc = CV_ENOMEM;
+    return false;
   }
   void *item = NULL;
   int rc = c->t->codec.decode(d, len, c->t->codec.arg, &item);
@@ -1068,11 +1088,7 @@ static int take_out(rtrans *t, const redisReply *entries, void **items,
   if (!kept) {
     arc = CV_ENOMEM; /* nothing acknowledged: all delivered again later */
   } else if (k) {
-    char *ks = ab_own(&a, 24);
-    if (ks) {
-      a.len[3] = (size_t)snprintf(ks, 24, "%zu", k);
-      a.v[3] = ks;
-    }
+    ab_set_num(&a, 3, k);
     redisReply *rep = NULL;
     arc = ab_eval(&t->k, CV__LUA_ACKOUT, &a, &rep);
     freeReplyObject(rep);
@@ -1438,14 +1454,8 @@ void cv__redis_session_free(cv__redis_session *s) {
 
 static bool add_item(void *arg, const char *d, size_t len) {
   cv__redis_session *s = arg;
-  if (s->nitems == s->items_cap) {
-    size_t cap = s->items_cap ? s->items_cap * 2 : 64;
-    cv__redis_item *v = realloc(s->items, cap * sizeof(*v));
-    if (!v)
-      return false;
-    s->items = v;
-    s->items_cap = cap;
-  }
+  if (!grow(&s->items, &s->items_cap, s->nitems, sizeof(*s->items), 64))
+    return false;
   s->items[s->nitems++] = (cv__redis_item){d, len};
   return true;
 }
@@ -1454,14 +1464,8 @@ static bool add_item(void *arg, const char *d, size_t len) {
  * packed entry keeps the items before the fault. */
 static bool add_entry(cv__redis_session *s, const char *id, char kind,
                       const char *d, size_t len) {
-  if (s->nents == s->ents_cap) {
-    size_t cap = s->ents_cap ? s->ents_cap * 2 : 16;
-    cv__redis_entry *v = realloc(s->ents, cap * sizeof(*v));
-    if (!v)
-      return false;
-    s->ents = v;
-    s->ents_cap = cap;
-  }
+  if (!grow(&s->ents, &s->ents_cap, s->nents, sizeof(*s->ents), 16))
+    return false;
   size_t first = s->nitems;
   if (kind == 'b') {
     if (!unpack_items(d, len, add_item, s) && s->nitems == s->items_cap)
@@ -1731,13 +1735,7 @@ static int commit_once(cv__redis_session *s, cv__redis_fate *f, size_t n,
     if (cap && pk > cap)
       pk = cap;
     size_t ng = ab_groups(&a, od, ol, no, pk);
-    if (!a.oom) {
-      char *ngs = ab_own(&a, 24);
-      if (ngs) {
-        a.len[4] = (size_t)snprintf(ngs, 24, "%zu", ng);
-        a.v[4] = ngs;
-      }
-    }
+    ab_set_num(&a, 4, ng);
     redisReply *rep;
     rc = ab_eval(&s->k, CV__LUA_COMMIT, &a, &rep);
     ab_free(&a);
