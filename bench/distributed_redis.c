@@ -55,6 +55,7 @@ static double load1(void) {
 /* One measurement: items/s and CPU ns per item. */
 typedef struct meas {
   double rate, cpu, load;
+  double lat50, lat99; /* conveyor: one item through, light traffic, µs */
 } meas;
 
 /* ---- raw ------------------------------------------------------------------ */
@@ -143,10 +144,12 @@ static meas raw(long n, long batch) {
   freeReplyObject(redisCommand(c, "DEL s"));
   redisFree(c);
   free(seen);
-  return (meas){(double)n / s, cpu, load1()};
+  return (meas){(double)n / s, cpu, load1(), 0, 0};
 }
 
 /* ---- conveyor ---------------------------------------------------------- */
+
+static int cmp(const void *a, const void *b);
 
 static int noop(cv_stage_ctx *ctx, void *item) { return cv_emit(ctx, item); }
 
@@ -202,6 +205,19 @@ static meas conveyor(const char *self, long n, int rep) {
   CHECK_OK(cv_pipeline_start(p));
   pid_t kids[2] = {rs_spawn(self, "worker", srv.url, run, NULL),
                    rs_spawn(self, "worker", srv.url, run, NULL)};
+  /* Light traffic first: one item at a time through both stages (also
+   * waits for the workers to be there). */
+  enum { NLAT = 200 };
+  double lat[NLAT];
+  for (int i = 0; i < NLAT; i++) {
+    int64_t l0 = test_now_ns();
+    CHECK_OK(cv_pipeline_put(p, (void *)(intptr_t)(n + i), CV_FOREVER));
+    void *it;
+    CHECK_OK(cv_pipeline_get(p, &it, CV_FOREVER));
+    CHECK_EQ((intptr_t)it, n + i);
+    lat[i] = (double)(test_now_ns() - l0) / 1e3;
+  }
+  qsort(lat, NLAT, sizeof(double), cmp);
   unsigned char *seen = calloc((size_t)n, 1);
   int64_t t0 = test_now_ns();
   pthread_t th;
@@ -228,10 +244,12 @@ static meas conveyor(const char *self, long n, int rep) {
   CHECK_OK(cv_pipeline_destroy(p));
   for (int i = 0; i < 2; i++)
     CHECK_EQ(rs_wait(kids[i], 30000), 0);
-  /* From start to the workers' exit: a little more than the timed part. */
+  /* From start to the workers' exit, with the light-traffic items: a
+   * little more than the timed part. */
   double cpu = (double)(cpu_ns() - c0) / (double)n;
   free(seen);
-  return (meas){(double)n / s, cpu, load1()};
+  return (meas){(double)n / s, cpu, load1(), lat[NLAT / 2],
+                lat[NLAT * 99 / 100]};
 }
 
 /* BENCH_PROFILE=1: the server's commands per item of the last conveyor
@@ -321,6 +339,16 @@ int main(int argc, char **argv) {
   printf("CPU per item: conveyor / raw-64 = %.2f, conveyor / raw-1 = %.2f "
          "(%d repetitions, interleaved)\n",
          rc.cpu / r64.cpu, rc.cpu / r1.cpu, reps);
+  double l50[15], l99[15];
+  for (int i = 0; i < reps; i++) {
+    l50[i] = mc[i].lat50;
+    l99[i] = mc[i].lat99;
+  }
+  qsort(l50, (size_t)reps, sizeof(double), cmp);
+  qsort(l99, (size_t)reps, sizeof(double), cmp);
+  printf("conveyor, one item at a time through both stages: median %.0f us, "
+         "p99 %.0f us (medians over the repetitions)\n",
+         l50[reps / 2], l99[reps / 2]);
   rs_stop(&srv);
   return 0;
 }
