@@ -1322,9 +1322,10 @@ static int rt_stats(const cv__transport *tp, cv__transport_stats *out) {
     return CV_OK; /* over, or unreachable: zeros */
   }
   size_t j = t->j;
-  /* Items read from the output but not yet handed out count as queued
-   * (the run counted them as got); first, so that a get in between moves
-   * an item from one count to the other, never out of both. */
+  /* Items read from the output but not yet handed out count as queued,
+   * not as got (the run counted them got when they were read): one reading
+   * of the buffer goes into both, so puts = gets + discarded + size holds
+   * whatever a get does meanwhile. */
   uint64_t held = atomic_load(&((rtrans *)t)->bn);
   uint64_t dropped = atomic_load(&((rtrans *)t)->bdropped);
   out->puts = (uint64_t)state_num(&st, "in", j);
