@@ -29,6 +29,9 @@
  *                  dead-lettered alone, its neighbours all come out
  *   batch_capacity bulk puts into a stage of capacity 8: never more than 8
  *                  items in the stream, CV_EFULL puts exactly the room
+ *   batch_stop     the process holding a packed entry is SIGSTOPped past
+ *                  its lease: the entry is split and done elsewhere, the
+ *                  late commit of the whole batch is refused
  *   batch_restart  the server restarts (AOF) while packed entries move:
  *                  nothing lost, duplicates at most the items in flight
  * Every scenario ends with the ids delivered exactly once (or as stated),
@@ -177,6 +180,8 @@ static int work(cv_stage_ctx *ctx, void *item) {
     kill(getpid(), SIGKILL); /* its entry's earlier items are done */
   if (id == XB && is("batch_poison"))
     kill(getpid(), SIGKILL);
+  if (id == XB && is("batch_stop") && claim_file("holder"))
+    test_sleep_ms(1500); /* stopped meanwhile; commits its batch late */
   if (is("cancel") && strcmp(cv_stage_name(ctx), "a") == 0) {
     claim_file("holder");
     while (!cv_stage_cancelled(ctx))
@@ -504,14 +509,16 @@ static void kill9(void) {
   free(seen);
 }
 
+/* Also batch_stop (the item in a packed entry). */
 static void stop(void) {
-  long n = scaled(400, 100);
+  bool b = batched();
+  long n = b ? scaled(1280, 640) : scaled(400, 100);
   cv_pipeline *p = coordinator("");
   pid_t kids[2] = {spawn_worker(), spawn_worker()};
   unsigned char *seen = calloc((size_t)n, 1);
   pthread_t th;
   feeder f = {p, 0, n, true};
-  CHECK(pthread_create(&th, NULL, feed, &f) == 0);
+  CHECK(pthread_create(&th, NULL, b ? feed_many : feed, &f) == 0);
   long holder = wait_holder();
   CHECK(kill((pid_t)holder, SIGSTOP) == 0);
   /* Everything arrives, item X from the other process. */
@@ -536,8 +543,9 @@ static void stop(void) {
   CHECK_OK(cv_pipeline_close_input(p));
   CHECK_EQ(drain(p, seen, n, NULL, NULL), 0);
   check_once(seen, n, -1);
+  CHECK(!b || meta("split:0") >= 1);
   finish(p, CV_OK);
-  check_slots(2, CV_PIPELINE_DEFAULT_CAPACITY); /* input, output */
+  check_slots(2, b ? 256 : CV_PIPELINE_DEFAULT_CAPACITY); /* input, output */
   end_scenario(p, kids, 2);
   free(seen);
 }
@@ -1104,6 +1112,8 @@ int main(int argc, char **argv) {
     batch_capacity();
   else if (is("batch_restart"))
     restart();
+  else if (is("batch_stop"))
+    stop();
   else
     CHECK(!"unknown scenario");
   rs_stop(&srv);
