@@ -445,6 +445,10 @@ static int beat(cv__redis *r, bool final) {
 }
 
 void cv__redis_publish_final(cv__redis *r) {
+  /* A cancelled run's coordinator waits for nobody's final numbers, and a
+   * worker woken by the cancel should leave at once. */
+  if (atomic_load(&r->cancelled))
+    return;
   pthread_mutex_lock(&r->beat_mu);
   bool sent = r->final_sent;
   pthread_mutex_unlock(&r->beat_mu);

@@ -72,7 +72,8 @@ int cv__redis_transport(cv__redis *r, size_t j, const cv_codec *codec,
 void cv__redis_wait_done(cv__redis *r);
 
 /* Publishes this process's final statistics (its workers are done); the
- * heartbeat keeps them final.  Idempotent. */
+ * heartbeat keeps them final.  Idempotent; nothing if the run was
+ * cancelled. */
 void cv__redis_publish_final(cv__redis *r);
 
 /* After the run finished: waits (at most a lease) until every other live
