@@ -452,10 +452,12 @@ static void dist_free(cv_pipeline *p) {
 
 static void fail_run(cv_stage_ctx *w, int rc) {
   cv__dist *d = w->p->dist;
-  if (rc == CV_EIO)
-    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_EIO,
-                       cv__redis_error(d->r));
-  else if (rc == CV_ENOMEM) /* the worker stops: its items must not hang */
+  char msg[CV__MSG_MAX];
+  if (rc == CV_EIO) {
+    cv__redis_error(d->r, msg, sizeof(msg));
+    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_EIO, msg);
+  }
+  if (rc == CV_ENOMEM) /* the worker stops: its items must not hang */
     w->p->core->abort(w->p, CV_EFAILED, "broker", CV_ENOMEM,
                        "out of memory taking or committing items");
 }

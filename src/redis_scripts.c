@@ -170,7 +170,8 @@ static const char lua_init[] =
  * slots for.  Uses held slots first, then free ones; registers the
  * consumer when it comes up short, since it is about to wait for a slot
  * (BLMOVE into its held list) and a reaper must then be able to find that
- * list.  Returns {items put, pk of the boundary}. */
+ * list.  Returns {items put, pk of the boundary, slots still free}: a
+ * caller whose next entry did not fit packs a smaller one. */
 static const char lua_put[] =
     "local j, c, k, ng = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local h = redis.call('HMGET', M, 'cancel', 'closed:' .. j, 'cap:' .. j,\n"
@@ -178,7 +179,7 @@ static const char lua_put[] =
     "if not h[3] then return {-3} end\n"
     "if h[1] and h[1] ~= '0' then return {-2} end\n"
     "if h[2] == '1' then release_held(j, c); return {-1} end\n"
-    "local n, g = k, ng\n"
+    "local n, g, left = k, ng, 0\n"
     "if tonumber(h[3]) > 0 then\n"
     "  local held = redis.call('LLEN', H(j, c))\n"
     "  local room = held >= k and 0 or redis.call('LLEN', R(j))\n"
@@ -186,6 +187,7 @@ static const char lua_put[] =
     "  while g < ng and n + tonumber(ARGV[6 + 2 * g]) <= held + room do\n"
     "    n = n + tonumber(ARGV[6 + 2 * g]); g = g + 1\n"
     "  end\n"
+    "  left = held + room - n\n"
     "  local fromh = math.min(n, held)\n"
     "  if fromh > 0 then redis.call('LPOP', H(j, c), fromh) end\n"
     "  if n > fromh then redis.call('LPOP', R(j), n - fromh) end\n"
@@ -196,7 +198,7 @@ static const char lua_put[] =
     "  redis.call('HINCRBY', M, 'in:' .. j, n)\n"
     "  depth(j, n, h[4])\n"
     "end\n"
-    "return {n, tonumber(h[5]) or 1}\n";
+    "return {n, tonumber(h[5]) or 1, left}\n";
 
 static const char lua_close[] =
     "if redis.call('EXISTS', M) == 0 then return 0 end\n"

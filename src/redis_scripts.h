@@ -5,7 +5,8 @@
 
 enum {
   CV__LUA_INIT,    /* P n cap0..capn pkn: create the run (0 if it exists) */
-  CV__LUA_PUT,     /* P j consumer k ng (count data)... -> {n, pk} or {-1
+  CV__LUA_PUT,     /* P j consumer k ng (count data)... -> {n, pk, free}
+                      or {-1
                       closed, -2 cancelled, -3 gone} */
   CV__LUA_CLOSE,   /* P consumer: close stage 0 */
   CV__LUA_TOKENS,  /* P j consumer k: hold up to k slots of stage j */

@@ -124,7 +124,11 @@ static void server_lost(cv__redis *r) {
   abort_run(r, true, CV_EIO, SIZE_MAX, msg);
 }
 
-const char *cv__redis_error(const cv__redis *r) { return r->sh.err; }
+void cv__redis_error(cv__redis *r, char *buf, size_t len) {
+  pthread_mutex_lock(&r->sh.mu);
+  snprintf(buf, len, "%s", r->sh.err);
+  pthread_mutex_unlock(&r->sh.mu);
+}
 
 static char *fmt_u(char *buf, size_t len, uint64_t v) {
   snprintf(buf, len, "%" PRIu64, v);
@@ -296,21 +300,22 @@ static bool unpack_items(const char *b, size_t len,
 }
 
 /* Runs the put script over `conn` for the k encoded items `data` into
- * boundary j, packed pk to an entry.  *got is how many the stage took
+ * boundary j, packed `pack` to an entry.  *got is how many the stage took
  * (whole entries, as many as there were slots for), or the script's -1
- * closed, -2 cancelled, -3 gone; *pk becomes the boundary's wish.
- * CV_ENOMEM, or the connection's error. */
+ * closed, -2 cancelled, -3 gone; *wish becomes the items per entry the
+ * boundary asks for, *left the slots still free.  CV_ENOMEM, or the
+ * connection's error. */
 static int eval_put(cv__rconn *conn, const cv__redis *r, size_t j,
                     const char *consumer, char *const *data,
-                    const size_t *lens, size_t k, size_t *pk,
-                    long long *got) {
+                    const size_t *lens, size_t k, size_t pack, size_t *wish,
+                    long long *got, size_t *left) {
   argbuf a = {0};
   ab_str(&a, r->prefix);
   ab_num(&a, j);
   ab_str(&a, consumer);
   ab_num(&a, k);
   ab_num(&a, 0); /* the group count, below */
-  size_t ng = ab_groups(&a, (const char *const *)data, lens, k, *pk);
+  size_t ng = ab_groups(&a, (const char *const *)data, lens, k, pack);
   ab_set_num(&a, 4, ng);
   redisReply *rep;
   int rc = ab_eval(conn, CV__LUA_PUT, &a, &rep);
@@ -320,8 +325,13 @@ static int eval_put(cv__rconn *conn, const cv__redis *r, size_t j,
   *got = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0
              ? rep->element[0]->integer
              : -3;
-  if (*got >= 0 && rep->elements > 1 && rep->element[1]->integer > 0)
-    *pk = (size_t)rep->element[1]->integer;
+  *left = 0;
+  if (*got >= 0 && rep->elements > 2) {
+    if (rep->element[1]->integer > 0)
+      *wish = (size_t)rep->element[1]->integer;
+    if (rep->element[2]->integer > 0)
+      *left = (size_t)rep->element[2]->integer;
+  }
   freeReplyObject(rep);
   return CV_OK;
 }
@@ -895,21 +905,19 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
   size_t done = 0;
   pthread_mutex_lock(&t->mu);
   int rc = rt_connect(t);
-  bool single = false; /* the stage is full: fill it item by item */
+  size_t fit = 0; /* free slots too few for the next entry: its size */
   while (rc == CV_OK && done < nenc) {
     uint64_t seen = atomic_load(&r->gen);
     long long got;
-    size_t pk = t->pk, cap = r->caps[t->j];
-    if (single)
-      pk = 1;
-    else if (cap && pk > cap)
-      pk = cap;
+    size_t pack = t->pk, cap = r->caps[t->j], left = 0;
+    if (cap && pack > cap)
+      pack = cap;
+    if (fit && pack > fit)
+      pack = fit;
     rc = eval_put(&t->k, r, t->j, t->consumer, bufs + done, blen + done,
-                  nenc - done, &pk, &got);
+                  nenc - done, pack, &t->pk, &got, &left);
     if (rc != CV_OK)
       break;
-    if (!single)
-      t->pk = pk;
     if (got == -1 || got == -3) {
       rc = CV_ECLOSED;
       break;
@@ -924,25 +932,22 @@ static int rt_put_many(cv__transport *tp, void *const *items, size_t n,
     done += (size_t)got;
     if (done == nenc)
       break;
-    if (!single && pk > 1) {
-      /* Whole entries did not fit: what room there is, one by one. */
-      single = true;
-      continue;
-    }
-    single = false;
+    fit = left;
+    if (fit > 0)
+      continue; /* a smaller entry fits the room there is, at once */
     if (timeout_ns == CV_NOWAIT) {
       rc = CV_EFULL;
       break;
     }
-    int64_t left = -1;
+    int64_t wait = -1;
     if (deadline >= 0) {
-      left = deadline - cv__now_ns();
-      if (left <= 0) {
+      wait = deadline - cv__now_ns();
+      if (wait <= 0) {
         rc = CV_ETIMEDOUT;
         break;
       }
     }
-    rc = wait_slot(r, &t->k, 0, t->consumer, seen, left);
+    rc = wait_slot(r, &t->k, 0, t->consumer, seen, wait);
     if (rc == CV_ECANCELED)
       rc = CV_ESHUTDOWN;
   }
@@ -1800,9 +1805,9 @@ static int put_pieces(cv__redis_session *s, char *const *outs,
     if (rc != CV_OK)
       return rc;
     long long got;
-    size_t pk = s->pk_out < k ? s->pk_out : k;
-    rc = eval_put(&s->k, r, j, s->consumer, outs + done, lens + done, k, &pk,
-                  &got);
+    size_t pack = s->pk_out < k ? s->pk_out : k, left;
+    rc = eval_put(&s->k, r, j, s->consumer, outs + done, lens + done, k, pack,
+                  &s->pk_out, &got, &left);
     if (rc != CV_OK)
       return rc;
     if (got < 0)

@@ -136,7 +136,7 @@ int cv__redis_commit(cv__redis_session *s, cv__redis_fate *f, size_t n,
                      char *const *outs, const size_t *lens, size_t nouts,
                      int64_t timeout_ns, size_t *lost);
 
-/* The message of the last CV_EIO. */
-const char *cv__redis_error(const cv__redis *r);
+/* Copies the message of the last CV_EIO. */
+void cv__redis_error(cv__redis *r, char *buf, size_t len);
 
 #endif /* CONVEYOR_TRANSPORT_REDIS_H */
