@@ -606,7 +606,9 @@ static void dist_loop(cv_stage_ctx *w) {
       rc = cv__redis_take(dw->s, limit, &e, &ne, &items, CV_FOREVER);
       w->p->core->stage_wait_end(w, false, t0);
     }
-    size_t n = ne ? e[ne - 1].first + e[ne - 1].n : 0;
+    size_t n = 0; /* items */
+    for (size_t x = 0; x < ne; x++)
+      n = e[x].first + e[x].n > n ? e[x].first + e[x].n : n;
     if (rc == CV_OK)
       rc = worker_room(dw, ne, n);
     if (rc != CV_OK) {

@@ -224,7 +224,10 @@ static const char lua_tokens[] =
 
 /* Own pending entries first (after a reconnect, a reply may have been
  * lost), then entries of dead processes (their heartbeat expired; a live
- * owner keeps its items however slow), then new ones.  A dead process's
+ * owner keeps its items however slow; and a process never takes over its
+ * own, whatever its heartbeat says: it knows it is alive, and a stall that
+ * delayed its heartbeat must not count deaths against its items), then
+ * new ones.  A dead process's
  * packed entry is not taken but split: each of its items becomes an entry
  * of its own at the end of the stream, so that an item that kills its
  * workers ends in the dead-letter stream alone.  For the same reason a
@@ -250,9 +253,11 @@ static const char lua_take[] =
     "    out[#out + 1] = b ~= '' and b or field(e[2], 'd')\n"
     "  else redis.call('XACK', S(i), 'g', e[1]) end\n"
     "end\n"
+    "local me = string.match(c, '^(.*)%.[^.]+%.[^.]+$')\n"
     "local function alive(owner)\n"
     "  local pr = string.match(owner, '^(.*)%.[^.]+%.[^.]+$')\n"
-    "  return pr and redis.call('EXISTS', P .. 'hb:' .. pr) == 1\n"
+    "  return pr == me or\n"
+    "         (pr and redis.call('EXISTS', P .. 'hb:' .. pr) == 1)\n"
     "end\n"
     "if ARGV[7] == '1' then\n"
     "  local r = redis.call('XREADGROUP', 'GROUP', 'g', c, 'COUNT', k,\n"
