@@ -549,6 +549,14 @@ static void *ctl_main(void *arg) {
         server_lost(r);
       if (rc != CV_OK)
         break;
+      /* A stop that came while we reconnected found no socket to shut
+       * down: look before waiting on the new one (stop sets the flag and
+       * shuts the socket down under the same lock). */
+      pthread_mutex_lock(&r->sh.mu);
+      bool stopping = atomic_load(&r->sh.stopping);
+      pthread_mutex_unlock(&r->sh.mu);
+      if (stopping)
+        break;
       bump(r);
       cv__rconn_unblock_all(&r->sh, &r->ctl);
       continue;
@@ -852,6 +860,7 @@ typedef struct rtrans {
   bool connected;
   char consumer[NAME_MAX_];
   size_t pk; /* puts: items per entry, as the stage last asked (under mu) */
+  bool own;  /* gets: read our own pending entries first (under mu) */
   /* Gets: items read and acknowledged but not handed out yet (a packed
    * entry may bring more than a get asks for), a ring under bmu. */
   pthread_mutex_t bmu;
@@ -1134,18 +1143,31 @@ static int rt_get_many(cv__transport *tp, void **items, size_t max,
       break;
     }
     uint64_t seen = atomic_load(&r->gen);
-    const char *rd[] = {"XREADGROUP", "GROUP", "g", t->consumer, "COUNT", cnt,
-                        "STREAMS", stream, ">"};
+    /* After a reconnect, what a read whose reply was lost made ours first:
+     * nobody else would ever read it. */
+    const char *rd[] = {"XREADGROUP", "GROUP", "g",    t->consumer, "COUNT",
+                        cnt,          "STREAMS", stream, t->own ? "0" : ">"};
     redisReply *rep;
+    t->k.reconnected = false;
     rc = cv__rconn_cmd(&t->k, &rep, 9, rd, NULL);
     if (rc != CV_OK)
       break;
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+    if (t->k.reconnected) {
+      t->own = true;
+      freeReplyObject(rep);
+      continue;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+        rep->element[0]->element[1]->elements > 0) {
       rc = take_out(t, rep->element[0]->element[1], items, max, nget);
       freeReplyObject(rep);
       break;
     }
     freeReplyObject(rep);
+    if (t->own) {
+      t->own = false; /* none left: new entries now */
+      continue;
+    }
     run_state st;
     rc = state_get(r, &st);
     if (rc != CV_OK)
@@ -1188,9 +1210,12 @@ static int rt_get_many(cv__transport *tp, void **items, size_t max,
       atomic_store(&t->k.blocking, 0);
       continue;
     }
+    t->k.reconnected = false;
     rc = cv__rconn_block(&t->k, &rep, 11, bl, NULL, slice);
     if (rc != CV_OK)
       break;
+    if (t->k.reconnected)
+      t->own = true;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
       rc = take_out(t, rep->element[0]->element[1], items, max, nget);
       freeReplyObject(rep);
