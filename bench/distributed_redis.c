@@ -7,15 +7,56 @@
  *   conveyor   a 2-stage no-op distributed pipeline: this process feeds and
  *              reads (coordinator), 2 worker processes run both stages
  *              (CV_BATCH_AUTO, capacity 1024 per stage)
- * Every row checks that each item came out exactly once.
- * Usage: bench_distributed [items]  (default 200000; BENCH_REPS=3). */
+ * Every row checks that each item came out exactly once.  Each row reports
+ * the median items/s of the interleaved repetitions, the CPU time per item
+ * of every process involved (this one, the worker processes, and the
+ * redis-server), and the 1-minute load average.
+ * Usage: bench_distributed [items]  (default 200000; BENCH_REPS=3;
+ * BENCH_PROFILE=1 adds the server's commands per item). */
+#define _DEFAULT_SOURCE /* getloadavg */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 #include "../tests/redis_util.h"
 
 static rs_server srv;
+
+/* CPU time so far of this process, its waited-for children and the
+ * server, in ns. */
+static int64_t cpu_ns(void) {
+  struct rusage a, b;
+  getrusage(RUSAGE_SELF, &a);
+  getrusage(RUSAGE_CHILDREN, &b);
+  int64_t ns = 0;
+  struct timeval tv[4] = {a.ru_utime, a.ru_stime, b.ru_utime, b.ru_stime};
+  for (int i = 0; i < 4; i++)
+    ns += (int64_t)tv[i].tv_sec * 1000000000 + (int64_t)tv[i].tv_usec * 1000;
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%ld/stat", (long)srv.pid);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    unsigned long ut = 0, st = 0;
+    /* Fields 14 and 15, after the command in parentheses. */
+    if (fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &ut, &st) == 2)
+      ns += (int64_t)(ut + st) * (1000000000 / sysconf(_SC_CLK_TCK));
+    fclose(f);
+  }
+  return ns;
+}
+
+static double load1(void) {
+  double l[1] = {0};
+  return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
+/* One measurement: items/s and CPU ns per item. */
+typedef struct meas {
+  double rate, cpu, load;
+  double lat50, lat99; /* conveyor: one item through, light traffic, µs */
+} meas;
 
 /* ---- raw ------------------------------------------------------------------ */
 
@@ -71,7 +112,7 @@ static void *raw_consumer(void *p) {
   return NULL;
 }
 
-static double raw(long n, long batch) {
+static meas raw(long n, long batch) {
   redisContext *c = rs_connect(&srv);
   freeReplyObject(redisCommand(c, "DEL s"));
   freeReplyObject(redisCommand(c, "XGROUP CREATE s g 0 MKSTREAM"));
@@ -79,6 +120,7 @@ static double raw(long n, long batch) {
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
   unsigned char *seen = calloc((size_t)n, 1);
   raw_arg a = {n, batch, &taken, seen, &mu};
+  int64_t c0 = cpu_ns();
   int64_t t0 = test_now_ns();
   pthread_t th[2];
   for (int i = 0; i < 2; i++)
@@ -96,15 +138,18 @@ static double raw(long n, long batch) {
   for (int i = 0; i < 2; i++)
     pthread_join(th[i], NULL);
   double s = (double)(test_now_ns() - t0) / 1e9;
+  double cpu = (double)(cpu_ns() - c0) / (double)n;
   for (long i = 0; i < n; i++)
     CHECK_EQ(seen[i], 1);
   freeReplyObject(redisCommand(c, "DEL s"));
   redisFree(c);
   free(seen);
-  return (double)n / s;
+  return (meas){(double)n / s, cpu, load1(), 0, 0};
 }
 
 /* ---- conveyor ---------------------------------------------------------- */
+
+static int cmp(const void *a, const void *b);
 
 static int noop(cv_stage_ctx *ctx, void *item) { return cv_emit(ctx, item); }
 
@@ -149,16 +194,30 @@ static void *feed(void *arg) {
   return NULL;
 }
 
-static double conveyor(const char *self, long n, int rep) {
+static meas conveyor(const char *self, long n, int rep) {
   char run[32];
   snprintf(run, sizeof(run), "bench-%d", rep);
   cv_pipeline *p = build();
   cv_broker_options bo = {.url = srv.url, .run = run, .coordinator = true,
                           .stages = ""};
   CHECK_OK(cv_pipeline_set_broker(p, &bo));
+  int64_t c0 = cpu_ns();
   CHECK_OK(cv_pipeline_start(p));
   pid_t kids[2] = {rs_spawn(self, "worker", srv.url, run, NULL),
                    rs_spawn(self, "worker", srv.url, run, NULL)};
+  /* Light traffic first: one item at a time through both stages (also
+   * waits for the workers to be there). */
+  enum { NLAT = 200 };
+  double lat[NLAT];
+  for (int i = 0; i < NLAT; i++) {
+    int64_t l0 = test_now_ns();
+    CHECK_OK(cv_pipeline_put(p, (void *)(intptr_t)(n + i), CV_FOREVER));
+    void *it;
+    CHECK_OK(cv_pipeline_get(p, &it, CV_FOREVER));
+    CHECK_EQ((intptr_t)it, n + i);
+    lat[i] = (double)(test_now_ns() - l0) / 1e3;
+  }
+  qsort(lat, NLAT, sizeof(double), cmp);
   unsigned char *seen = calloc((size_t)n, 1);
   int64_t t0 = test_now_ns();
   pthread_t th;
@@ -185,13 +244,63 @@ static double conveyor(const char *self, long n, int rep) {
   CHECK_OK(cv_pipeline_destroy(p));
   for (int i = 0; i < 2; i++)
     CHECK_EQ(rs_wait(kids[i], 30000), 0);
+  /* From start to the workers' exit, with the light-traffic items: a
+   * little more than the timed part. */
+  double cpu = (double)(cpu_ns() - c0) / (double)n;
   free(seen);
-  return (double)n / s;
+  return (meas){(double)n / s, cpu, load1(), lat[NLAT / 2],
+                lat[NLAT * 99 / 100]};
+}
+
+/* BENCH_PROFILE=1: the server's commands per item of the last conveyor
+ * run (INFO commandstats; commands inside scripts count too). */
+static void profile(long n) {
+  redisContext *c = rs_connect(&srv);
+  redisReply *r = redisCommand(c, "INFO commandstats");
+  CHECK(r && r->type != REDIS_REPLY_ERROR);
+  printf("server commands per item (calls, usec):\n");
+  double calls_all = 0, usec_all = 0;
+  for (char *line = strtok(r->str, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+    char name[64];
+    double calls, usec;
+    if (sscanf(line, "cmdstat_%63[^:]:calls=%lf,usec=%lf", name, &calls, &usec) != 3)
+      continue;
+    printf("  %-14s %8.3f %8.3f\n", name, calls / (double)n, usec / (double)n);
+    if (strcmp(name, "evalsha") != 0) /* its time includes its commands' */
+      calls_all += calls;
+    usec_all += strcmp(name, "evalsha") == 0 ? usec : 0;
+  }
+  printf("  (scripts' usec per item %.3f)\n", usec_all / (double)n);
+  freeReplyObject(r);
+  redisFree(c);
 }
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
+}
+
+/* The medians of a row's repetitions; min and max items/s. */
+typedef struct row {
+  double rate, lo, hi, cpu, load;
+} row;
+
+static row summarize(const meas *m, int reps) {
+  double r[15], c[15], l[15];
+  for (int i = 0; i < reps; i++) {
+    r[i] = m[i].rate;
+    c[i] = m[i].cpu;
+    l[i] = m[i].load;
+  }
+  qsort(r, (size_t)reps, sizeof(double), cmp);
+  qsort(c, (size_t)reps, sizeof(double), cmp);
+  qsort(l, (size_t)reps, sizeof(double), cmp);
+  return (row){r[reps / 2], r[0], r[reps - 1], c[reps / 2], l[reps / 2]};
+}
+
+static void print_row(const char *name, row r, long n) {
+  printf("%-44s %10.0f  [%.0f..%.0f]  %8.0f  %5.2f  (%ld items)\n", name,
+         r.rate, r.lo, r.hi, r.cpu, r.load, n);
 }
 
 int main(int argc, char **argv) {
@@ -202,31 +311,44 @@ int main(int argc, char **argv) {
   if (reps < 1 || reps > 15)
     reps = 3;
   rs_start(&srv, NULL, false);
-  double r1[15], r64[15], rc[15];
+  meas m1[15], m64[15], mc[15];
   long n1 = n / 10 > 1000 ? n / 10 : n; /* one at a time is slow */
   for (int i = 0; i < reps; i++) {
-    r1[i] = raw(n1, 1);
-    r64[i] = raw(n, 64);
-    rc[i] = conveyor(argv[0], n, i);
+    m1[i] = raw(n1, 1);
+    m64[i] = raw(n, 64);
+    if (test_env_long("BENCH_PROFILE", 0)) {
+      redisContext *c = rs_connect(&srv);
+      freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+      redisFree(c);
+    }
+    mc[i] = conveyor(argv[0], n, i);
   }
-  qsort(r1, (size_t)reps, sizeof(double), cmp);
-  qsort(r64, (size_t)reps, sizeof(double), cmp);
-  qsort(rc, (size_t)reps, sizeof(double), cmp);
-  printf("%-44s %12s  %s\n", "distributed (redis, 2 worker processes)", "items/s",
-         "median [min..max]");
-  printf("%-44s %12.0f  [%.0f..%.0f]  (%ld items)\n",
-         "raw XADD+XREADGROUP+XACK, one at a time", r1[reps / 2], r1[0],
-         r1[reps - 1], n1);
-  printf("%-44s %12.0f  [%.0f..%.0f]  (%ld items)\n",
-         "raw XADD+XREADGROUP+XACK, pipelined 64", r64[reps / 2], r64[0],
-         r64[reps - 1], n);
-  printf("%-44s %12.0f  [%.0f..%.0f]  (%ld items)\n",
-         "conveyor 2-stage no-op, auto batch, cap 1024", rc[reps / 2], rc[0],
-         rc[reps - 1], n);
-  double half = rc[reps / 2] / r64[reps / 2], ten = rc[reps / 2] / r1[reps / 2];
+  if (test_env_long("BENCH_PROFILE", 0))
+    profile(n);
+  row r1 = summarize(m1, reps), r64 = summarize(m64, reps),
+      rc = summarize(mc, reps);
+  printf("%-44s %10s  %s  %8s  %5s\n", "distributed (redis, 2 worker processes)",
+         "items/s", "median [min..max]", "CPU ns/item", "load");
+  print_row("raw XADD+XREADGROUP+XACK, one at a time", r1, n1);
+  print_row("raw XADD+XREADGROUP+XACK, pipelined 64", r64, n);
+  print_row("conveyor 2-stage no-op, auto batch, cap 1024", rc, n);
+  double half = rc.rate / r64.rate, ten = rc.rate / r1.rate;
   printf("conveyor / raw-64 = %.2f (target >= 0.5: %s); conveyor / raw-1 = %.1f "
          "(target >= 10: %s)\n",
          half, half >= 0.5 ? "MET" : "MISSED", ten, ten >= 10 ? "MET" : "MISSED");
+  printf("CPU per item: conveyor / raw-64 = %.2f, conveyor / raw-1 = %.2f "
+         "(%d repetitions, interleaved)\n",
+         rc.cpu / r64.cpu, rc.cpu / r1.cpu, reps);
+  double l50[15], l99[15];
+  for (int i = 0; i < reps; i++) {
+    l50[i] = mc[i].lat50;
+    l99[i] = mc[i].lat99;
+  }
+  qsort(l50, (size_t)reps, sizeof(double), cmp);
+  qsort(l99, (size_t)reps, sizeof(double), cmp);
+  printf("conveyor, one item at a time through both stages: median %.0f us, "
+         "p99 %.0f us (medians over the repetitions)\n",
+         l50[reps / 2], l99[reps / 2]);
   rs_stop(&srv);
   return 0;
 }

@@ -854,4 +854,5 @@ static const cv__pipeline_core core_table = {
     .hold = pipeline_hold,
     .release = pipeline_release,
     .sink_drain = cv__sink_drain,
+    .stage_local_stats = cv__stage_local_stats,
 };

@@ -19,6 +19,7 @@
  * Emits go to a collector, a minimal transport whose put appends to the
  * worker's output list, so cv_emit and its buffer work unchanged.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,22 @@ typedef struct collector {
   size_t n, cap;
 } collector;
 
+/* What became of one taken item, until its entry's fate is summed up. */
+typedef struct item_fate {
+  bool failed;
+  int code;
+  size_t nout; /* its outputs, in order, in the collector */
+} item_fate;
+
 typedef struct dist_worker {
   cv__redis_session *s;
   collector col;
   cv__dest dest;                   /* the worker's emits go here */
-  cv__redis_entry *ents;           /* batch + 1 */
-  cv__redis_fate *fates;
-  char (*msgs)[CV__MSG_MAX];
+  cv__redis_fate *fates;           /* per taken entry */
+  char (*msgs)[CV__MSG_MAX];       /* per entry: its first failure */
+  size_t fates_cap;
+  item_fate *items;                /* per taken item */
+  size_t items_cap;
   char **bufs;
   size_t *lens, nbufs_cap;
 } dist_worker;
@@ -58,6 +68,7 @@ typedef struct cv__dist {
   unsigned *nw;    /* workers per stage in this process */
   pthread_t hold;
   bool hold_started;
+  atomic_uint running; /* worker loops not yet ended in this process */
 } cv__dist;
 
 /* ---- the default codec: the pointer's value ---------------------------- */
@@ -151,7 +162,8 @@ int cv_pipeline_set_broker(cv_pipeline *p, const cv_broker_options *o) {
     return CV_ESTATE;
   if (p->nstages == 0 || (o->stages && !names_known(p, o->stages)) ||
       (o->codec.encode == NULL) != (o->codec.decode == NULL) ||
-      o->lease_ns < 0 || o->timeout_ns < 0)
+      o->lease_ns < 0 || o->timeout_ns < 0 ||
+      (uint64_t)o->max_item_bytes > UINT32_MAX)
     return CV_EINVAL;
   /* Completion order across processes is arbitrary; and an automatic
    * stage's controller measures this process only, not the run. */
@@ -246,6 +258,15 @@ static void on_abort(void *arg, bool failed, int code, size_t stage,
                      stage_name(p, stage), failed ? code : 0, msg);
 }
 
+static void local_times(void *arg, size_t i, int64_t t[3]) {
+  cv_pipeline *p = arg;
+  cv_stage_stats st;
+  p->core->stage_local_stats(p, i, &st);
+  t[0] = st.busy_ns;
+  t[1] = st.starved_ns;
+  t[2] = st.blocked_ns;
+}
+
 static bool first_error(void *arg, int *code, size_t *stage, char *msg,
                         size_t len) {
   cv_pipeline *p = arg;
@@ -260,6 +281,8 @@ static void *hold_main(void *arg) {
   if (p->sink)
     p->core->sink_drain(p); /* until the output is closed and drained */
   cv__redis_wait_done(d->r);
+  /* The summary is the whole run's: the other processes' last times. */
+  cv__redis_wait_finals(d->r);
   int code;
   size_t stage;
   char msg[CV__MSG_MAX];
@@ -309,9 +332,9 @@ static void worker_free(dist_worker *dw) {
     return;
   cv__redis_session_free(dw->s);
   free(dw->col.items);
-  free(dw->ents);
   free(dw->fates);
   free(dw->msgs);
+  free(dw->items);
   free(dw->bufs);
   free(dw->lens);
 }
@@ -334,9 +357,15 @@ static int dist_open(cv_pipeline *p) {
                           .max_deliveries = d->max_deliveries,
                           .max_item_bytes = d->max_item_bytes,
                           .on_abort = on_abort,
+                          .nworkers = d->nw,
+                          .local_times = local_times,
                           .first_error = first_error,
                           .cb_arg = p};
   char err[CV__MSG_MAX] = "";
+  unsigned all = 0;
+  for (size_t i = 0; i < d->n; i++)
+    all += p->stages[i]->nworkers;
+  atomic_store(&d->running, all);
   int rc = cv__redis_open(&d->r, &cfg, err, sizeof(err));
   free(caps);
   for (size_t i = 0; i < d->n && rc == CV_OK; i++) {
@@ -354,13 +383,7 @@ static int dist_open(cv_pipeline *p) {
       dw->dest.t = &dw->col.base;
       dw->dest.destroy = st->out ? st->out->destroy : NULL;
       atomic_init(&dw->dest.entry_dropped, 0);
-      dw->ents = calloc(st->batch + 1, sizeof(*dw->ents));
-      dw->fates = calloc(st->batch + 1, sizeof(*dw->fates));
-      dw->msgs = calloc(st->batch + 1, sizeof(*dw->msgs));
-      if (!dw->ents || !dw->fates || !dw->msgs)
-        rc = CV_ENOMEM;
-      else
-        rc = cv__redis_session_open(d->r, i, k, &dw->s, err, sizeof(err));
+      rc = cv__redis_session_open(d->r, i, k, &dw->s, err, sizeof(err));
     }
   }
   if (rc != CV_OK) {
@@ -429,15 +452,59 @@ static void dist_free(cv_pipeline *p) {
 
 static void fail_run(cv_stage_ctx *w, int rc) {
   cv__dist *d = w->p->dist;
-  if (rc == CV_EIO)
-    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_EIO,
-                       cv__redis_error(d->r));
+  char msg[CV__MSG_MAX];
+  if (rc == CV_EIO) {
+    cv__redis_error(d->r, msg, sizeof(msg));
+    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_EIO, msg);
+  }
+  if (rc == CV_ENOMEM) /* the worker stops: its items must not hang */
+    w->p->core->abort(w->p, CV_EFAILED, "broker", CV_ENOMEM,
+                       "out of memory taking or committing items");
 }
 
-/* Encodes the outputs of each input into bufs; an output that cannot be
- * encoded fails its input.  Every output item is destroyed here: from now
- * on it lives on the server as bytes. */
-static int encode_outputs(cv_stage_ctx *w, dist_worker *dw, size_t nf,
+/* Room for a take of ne entries and ni items. */
+static int worker_room(dist_worker *dw, size_t ne, size_t ni) {
+  if (ne > dw->fates_cap) {
+    size_t cap = ne * 2;
+    cv__redis_fate *f = realloc(dw->fates, cap * sizeof(*f));
+    if (f)
+      dw->fates = f;
+    char(*m)[CV__MSG_MAX] = realloc(dw->msgs, cap * sizeof(*m));
+    if (m)
+      dw->msgs = m;
+    if (!f || !m)
+      return CV_ENOMEM;
+    dw->fates_cap = cap;
+  }
+  if (ni > dw->items_cap) {
+    size_t cap = ni * 2;
+    item_fate *it = realloc(dw->items, cap * sizeof(*it));
+    if (!it)
+      return CV_ENOMEM;
+    dw->items = it;
+    dw->items_cap = cap;
+  }
+  return CV_OK;
+}
+
+/* Records an item's failure in its entry's fate (the first one's code and
+ * message stand for the entry). */
+static void entry_failed(dist_worker *dw, size_t x, int code,
+                         const char *msg) {
+  cv__redis_fate *f = &dw->fates[x];
+  if (f->msg)
+    return;
+  f->code = code;
+  snprintf(dw->msgs[x], sizeof(dw->msgs[x]), "%s", msg);
+  f->msg = dw->msgs[x];
+}
+
+/* Encodes the outputs of each item into bufs; an output that cannot be
+ * encoded fails its item (and its other outputs are dropped).  Every
+ * output item is destroyed here: from now on it lives on the server as
+ * bytes.  Then sums up each entry's fate. */
+static int encode_outputs(cv_stage_ctx *w, dist_worker *dw,
+                          const cv__redis_entry *e, size_t ne,
                           size_t *nbufs) {
   cv__dist *d = w->p->dist;
   cv__stage *st = w->st;
@@ -456,51 +523,72 @@ static int encode_outputs(cv_stage_ctx *w, dist_worker *dw, size_t nf,
     dw->nbufs_cap = cap;
   }
   size_t o = 0, nb = 0;
-  for (size_t k = 0; k < nf; k++) {
-    cv__redis_fate *f = &dw->fates[k];
-    size_t first = nb;
-    for (size_t y = 0; y < f->nout; y++, o++) {
-      void *item = dw->col.items[o];
-      void *buf = NULL;
-      size_t len = 0;
-      int rc = codec->encode(item, codec->arg, &buf, &len);
-      if (rc == CV_OK && len > d->max_item_bytes) {
-        snprintf(dw->msgs[k], sizeof(dw->msgs[k]),
-                 "an output of %zu bytes is over max_item_bytes (%zu)", len,
-                 d->max_item_bytes);
-        free(buf);
-        buf = NULL;
-        rc = CV_EINVAL;
-      } else if (rc != CV_OK) {
-        snprintf(dw->msgs[k], sizeof(dw->msgs[k]),
-                 "cannot encode an output: %s", cv_strerror(rc));
+  for (size_t x = 0; x < ne; x++) {
+    cv__redis_fate *f = &dw->fates[x];
+    for (size_t k = e[x].first; k < e[x].first + e[x].n; k++) {
+      item_fate *it = &dw->items[k];
+      size_t first = nb;
+      char msg[CV__MSG_MAX] = "";
+      for (size_t y = 0; y < it->nout; y++, o++) {
+        void *item = dw->col.items[o];
+        void *buf = NULL;
+        size_t len = 0;
+        int rc = codec->encode(item, codec->arg, &buf, &len);
+        if (rc == CV_OK && len > d->max_item_bytes) {
+          snprintf(msg, sizeof(msg),
+                   "an output of %zu bytes is over max_item_bytes (%zu)", len,
+                   d->max_item_bytes);
+          free(buf);
+          buf = NULL;
+          rc = CV_EINVAL;
+        } else if (rc != CV_OK) {
+          snprintf(msg, sizeof(msg), "cannot encode an output: %s",
+                   cv_strerror(rc));
+        }
+        if (out->destroy)
+          out->destroy(item, out->destroy_arg);
+        if (rc != CV_OK && !it->failed) {
+          /* Counted as failed, not succeeded, in the run's counters. */
+          it->failed = true;
+          it->code = rc;
+          entry_failed(dw, x, rc, msg);
+        }
+        if (buf) {
+          dw->bufs[nb] = buf;
+          dw->lens[nb++] = len;
+        }
       }
-      if (out->destroy)
-        out->destroy(item, out->destroy_arg);
-      if (rc != CV_OK && !f->failed) {
-        f->failed = true;
-        f->code = rc;
-        f->msg = dw->msgs[k];
-        /* Counted as failed, not succeeded, in the run's counters. */
+      if (it->failed && nb - first != it->nout) {
+        /* Drop what was encoded of the item's outputs. */
+        for (size_t y = first; y < nb; y++)
+          free(dw->bufs[y]);
+        nb = first;
+        it->nout = 0;
       }
-      if (buf) {
-        dw->bufs[nb] = buf;
-        dw->lens[nb++] = len;
-      }
-    }
-    if (f->failed && nb - first != f->nout) {
-      /* Drop what was encoded of a failed input's outputs. */
-      for (size_t y = first; y < nb; y++)
-        free(dw->bufs[y]);
-      nb = first;
-      f->nout = 0;
+      if (it->failed)
+        f->failed++;
+      else if (it->nout == 0)
+        f->ok++, f->filtered++;
+      else
+        f->ok++;
+      f->nout += it->nout;
     }
   }
   *nbufs = nb;
   return CV_OK;
 }
 
+static void dist_loop(cv_stage_ctx *w);
+
 static void dist_run(cv_stage_ctx *w) {
+  dist_loop(w);
+  cv__dist *d = w->p->dist;
+  /* The last worker of the process: its numbers are final. */
+  if (atomic_fetch_sub(&d->running, 1) == 1)
+    cv__redis_publish_final(d->r);
+}
+
+static void dist_loop(cv_stage_ctx *w) {
   cv_pipeline *p = w->p;
   cv__stage *st = w->st;
   cv__dist *d = p->dist;
@@ -509,13 +597,20 @@ static void dist_run(cv_stage_ctx *w) {
   w->dest = &dw->dest;
   while (!cv_stage_cancelled(w)) {
     size_t limit = st->batch_auto ? w->auto_take : st->batch;
-    size_t n = 0;
-    int rc = cv__redis_take(dw->s, limit, dw->ents, &n, CV_NOWAIT);
+    const cv__redis_entry *e;
+    const cv__redis_item *items;
+    size_t ne = 0;
+    int rc = cv__redis_take(dw->s, limit, &e, &ne, &items, CV_NOWAIT);
     if (rc == CV_EEMPTY) {
       int64_t t0 = w->p->core->stage_wait_begin(w, false);
-      rc = cv__redis_take(dw->s, limit, dw->ents, &n, CV_FOREVER);
+      rc = cv__redis_take(dw->s, limit, &e, &ne, &items, CV_FOREVER);
       w->p->core->stage_wait_end(w, false, t0);
     }
+    size_t n = 0; /* items */
+    for (size_t x = 0; x < ne; x++)
+      n = e[x].first + e[x].n > n ? e[x].first + e[x].n : n;
+    if (rc == CV_OK)
+      rc = worker_room(dw, ne, n);
     if (rc != CV_OK) {
       fail_run(w, rc);
       break; /* drained, run over, cancelled, or the server is gone */
@@ -523,38 +618,42 @@ static void dist_run(cv_stage_ctx *w) {
     int64_t t0 = st->batch_auto ? cv__now_ns() : 0;
     CV__BUMP(w->c.taken, n);
     dw->col.n = 0;
-    size_t nf = 0;
-    for (; nf < n && !cv_stage_cancelled(w); nf++) {
-      cv__redis_fate *f = &dw->fates[nf];
-      *f = (cv__redis_fate){.id = dw->ents[nf].id};
-      size_t before = dw->col.n;
-      void *item = NULL;
-      int frc = in_codec->decode(dw->ents[nf].data, dw->ents[nf].len,
-                                 in_codec->arg, &item);
-      if (frc != CV_OK) {
-        w->has_msg = true;
-        snprintf(w->msg, sizeof(w->msg), "cannot decode the item: %s",
-                 cv_strerror(frc));
-        w->p->core->stage_report_failure(w, frc, NULL);
-      } else {
-        frc = w->p->core->stage_process(w, item);
-        size_t nput;
-        col_put_many(&dw->col.base, w->buf, w->nbuf, &nput, CV_NOWAIT);
-        w->nbuf = 0;
-      }
-      f->nout = dw->col.n - before;
-      if (frc != CV_OK) {
-        f->failed = true;
-        f->code = frc;
-        snprintf(dw->msgs[nf], sizeof(dw->msgs[nf]), "%s",
-                 w->has_msg ? w->msg : cv_strerror(frc));
-        f->msg = dw->msgs[nf];
+    size_t done = 0;
+    for (size_t x = 0; x < ne; x++) {
+      dw->fates[x] = (cv__redis_fate){.id = e[x].id};
+      for (size_t k = e[x].first; k < e[x].first + e[x].n; k++) {
+        if (cv_stage_cancelled(w))
+          break;
+        item_fate *it = &dw->items[k];
+        *it = (item_fate){0};
+        size_t before = dw->col.n;
+        void *item = NULL;
+        int frc = in_codec->decode(items[k].data, items[k].len,
+                                   in_codec->arg, &item);
+        if (frc != CV_OK) {
+          w->has_msg = true;
+          snprintf(w->msg, sizeof(w->msg), "cannot decode the item: %s",
+                   cv_strerror(frc));
+          w->p->core->stage_report_failure(w, frc, NULL);
+        } else {
+          frc = w->p->core->stage_process(w, item);
+          size_t nput;
+          col_put_many(&dw->col.base, w->buf, w->nbuf, &nput, CV_NOWAIT);
+          w->nbuf = 0;
+        }
+        it->nout = dw->col.n - before;
+        if (frc != CV_OK) {
+          it->failed = true;
+          it->code = frc;
+          entry_failed(dw, x, frc, w->has_msg ? w->msg : cv_strerror(frc));
+        }
+        done++;
       }
     }
     if (cv_stage_cancelled(w)) {
       /* The run is cancelled: what this worker holds is counted where
        * the coordinator counts the run's leftovers. */
-      CV__BUMP(w->c.cancelled, n - nf);
+      CV__BUMP(w->c.cancelled, n - done);
       for (size_t y = 0; y < dw->col.n; y++)
         if (st->out->destroy)
           st->out->destroy(dw->col.items[y], st->out->destroy_arg);
@@ -565,13 +664,13 @@ static void dist_run(cv_stage_ctx *w) {
     if (st->batch_auto && n > 0)
       w->p->core->stage_auto_adjust(w, n, cv__now_ns() - t0);
     size_t nb = 0, lost = 0;
-    rc = encode_outputs(w, dw, nf, &nb);
+    rc = encode_outputs(w, dw, e, ne, &nb);
     if (rc == CV_OK) {
-      rc = cv__redis_commit(dw->s, dw->fates, nf, dw->bufs, dw->lens, nb,
+      rc = cv__redis_commit(dw->s, dw->fates, ne, dw->bufs, dw->lens, nb,
                             CV_NOWAIT, &lost);
       if (rc == CV_EFULL) {
         int64_t tb = w->p->core->stage_wait_begin(w, true);
-        rc = cv__redis_commit(dw->s, dw->fates, nf, dw->bufs, dw->lens, nb,
+        rc = cv__redis_commit(dw->s, dw->fates, ne, dw->bufs, dw->lens, nb,
                               CV_FOREVER, &lost);
         w->p->core->stage_wait_end(w, true, tb);
       }

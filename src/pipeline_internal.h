@@ -266,10 +266,18 @@ typedef struct cv__pipeline_core {
   void (*release)(cv_pipeline *p); /* and its end */
   /* Reads the output into the sink until it is closed and drained. */
   void (*sink_drain)(cv_pipeline *p);
+  /* This process's own workers' times and count for stage i (what a
+   * distributed run publishes for the others to add up). */
+  void (*stage_local_stats)(const cv_pipeline *p, size_t i,
+                            cv_stage_stats *out);
 } cv__pipeline_core;
 
 /* pipeline_stats.c */
 void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);
+/* Stage i's busy/starved/blocked times and worker counts, from this
+ * process's workers only (no transport is asked). */
+void cv__stage_local_stats(const cv_pipeline *p, size_t i,
+                           cv_stage_stats *out);
 
 /* pipeline_worker.c: starts a worker thread in slot w of an automatic stage whose
  * previous thread (if any) was joined.  Returns CV_OK, CV_ECLOSED (the

@@ -15,7 +15,10 @@
  *   cancelled = taken-then-dropped (workers) + discarded by its transport
  *               at shutdown + dropped at entry
  * and for the output: delivered = transport gets (get mode) or sink
- * successes.  These are counted at different places by different threads,
+ * successes.  A distributed run's transports report the whole run's
+ * counts instead of the workers' (their items are counted on the server),
+ * and the other processes' busy/starved/blocked times and worker counts,
+ * which are added to this process's own.  These are counted at different places by different threads,
  * so the balance fed + split_extra == delivered + filtered + failed +
  * cancelled + pending is a real check, not an identity.
  */
@@ -43,7 +46,8 @@ static void fill_workers(const cv__stage *st, cv_stage_stats *s) {
   }
 }
 
-static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
+/* The counters and times of this process's workers of stage i. */
+static void local_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
   cv__stage *st = p->stages[i];
   memset(r, 0, sizeof(*r));
   cv_stage_stats *s = &r->pub;
@@ -91,6 +95,19 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
     s->starved_ns += starved;
     s->blocked_ns += blocked;
   }
+}
+
+void cv__stage_local_stats(const cv_pipeline *p, size_t i,
+                           cv_stage_stats *out) {
+  raw_stage r;
+  local_fill(p, i, &r);
+  *out = r.pub;
+}
+
+static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
+  cv__stage *st = p->stages[i];
+  local_fill(p, i, r);
+  cv_stage_stats *s = &r->pub;
   uint64_t dropped = atomic_load_explicit(
       &st->in.entry_dropped, memory_order_relaxed);
   s->in = dropped;
@@ -114,6 +131,12 @@ static void raw_fill(const cv_pipeline *p, size_t i, raw_stage *r) {
         s->failed = ts.failed;
         s->cancelled = dropped + ts.discarded;
         r->cancelled_taken = 0;
+        /* And the other processes' workers, with ours. */
+        s->busy_ns += ts.busy_ns;
+        s->starved_ns += ts.starved_ns;
+        s->blocked_ns += ts.blocked_ns;
+        s->workers += ts.workers;
+        s->workers_peak += ts.workers;
       }
     }
   }

@@ -280,7 +280,8 @@ int cv__rconn_eval(cv__rconn *k, int which, redisReply **out, int argc,
      * SHA1 of the same text does not change). */
     freeReplyObject(*out);
     *out = NULL;
-    const char *load[] = {"SCRIPT", "LOAD", cv__lua_scripts[which]};
+    /* Loaded at open, so its text exists. */
+    const char *load[] = {"SCRIPT", "LOAD", cv__lua_script(which)};
     redisReply *r;
     rc = run(k, &r, 3, load, NULL, 0);
     if (rc != CV_OK)

@@ -42,6 +42,11 @@ typedef struct cv__transport_stats {
    * then shows these instead of its own workers' counts. */
   bool remote;
   uint64_t taken, succeeded, out, filtered, failed;
+  /* The other processes' workers of the stage (remote only): their
+   * summed times as they last published them, and how many they run;
+   * the pipeline adds its own workers' live ones. */
+  int64_t busy_ns, starved_ns, blocked_ns;
+  unsigned workers;
 } cv__transport_stats;
 
 typedef struct cv__transport_ops {

@@ -152,6 +152,8 @@ static void run(enum mode mode, const char *label) {
   CHECK_EQ(r.wrong, 0);
   CHECK_EQ(r.dup, 0);
   CHECK_EQ(atomic_load(&bad_stamp), 0);
+  if (r.count != n_items)
+    cv_pipeline_stats_print(p, stderr); /* where did they go */
   CHECK_EQ(r.count, n_items);
   CHECK(r.sum == (uint64_t)n_items * (uint64_t)(n_items - 1) / 2);
   for (long i = 0; i < n_items; i++)

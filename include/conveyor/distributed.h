@@ -35,7 +35,15 @@
  *   - Ordered stages are refused (CV_EINVAL at start).
  *   - Cancelling any process of the run (cv_pipeline_cancel, a fail-fast
  *     error) cancels the whole run.
- *   - busy/starved/blocked times in the statistics are this process's.
+ *   - Items move in batches: a worker takes and commits many at once, and a
+ *     batch crosses the server as one stream entry, sized by what the
+ *     stage it enters takes at once (its `batch`, or what CV_BATCH_AUTO
+ *     measured); a partial batch goes as soon as nothing more is there.
+ *   - Every process's statistics are the whole run's: item counts from the
+ *     server; busy/starved/blocked times and worker counts are this
+ *     process's own workers' plus what the other processes published with
+ *     their last heartbeat (every lease/3, and once more when their workers
+ *     are done; the coordinator's summary waits for those).
  * docs/distributed.md says how to run it and what can go wrong.
  */
 #ifndef CONVEYOR_DISTRIBUTED_H
@@ -84,7 +92,8 @@ typedef struct cv_broker_options {
   unsigned max_deliveries; /* takes before an item is dead-lettered; 0 = 3 */
   int64_t timeout_ns; /* connect timeout, and how long an unreachable server
                          is retried before the run fails; 0 = 10 s */
-  size_t max_item_bytes; /* larger encoded items fail; 0 = 8 MiB */
+  size_t max_item_bytes; /* larger encoded items fail; 0 = 8 MiB; at
+                            most 4 GiB - 1 */
 } cv_broker_options;
 
 /* Makes p a process of a distributed run.  Before cv_pipeline_start() and
@@ -96,7 +105,8 @@ typedef struct cv_broker_options {
  * cv_pipeline_add_stage() after it fails with CV_ESTATE.
  * Returns CV_OK, CV_EINVAL (bad URL or run name, an unknown stage name, a
  * stage with more workers than 999, an ordered stage, a stage with
- * CV_WORKERS_AUTO), CV_ESTATE (started, or set twice), CV_ENOMEM. */
+ * CV_WORKERS_AUTO, max_item_bytes over 4 GiB - 1), CV_ESTATE (started, or
+ * set twice), CV_ENOMEM. */
 CV_EXTERN int cv_pipeline_set_broker(cv_pipeline *p,
                                      const cv_broker_options *opts);
 
