@@ -743,8 +743,9 @@ void cv__redis_stop(cv__redis *r) {
   r->stopped = true;
   /* Say goodbye while the connections still work: the coordinator removes
    * the run, a worker its heartbeat (so that its items, if any were left,
-   * are taken over at once). */
-  if (!r->cfg.coordinator)
+   * are taken over at once).  A process whose open failed has joined
+   * nothing: its scripts may not be loaded, its connections not open. */
+  if (!r->cfg.coordinator && r->hb_started)
     cv__redis_publish_final(r);
   if (r->misc.c) {
     redisReply *rep = NULL;

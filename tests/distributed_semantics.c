@@ -957,6 +957,20 @@ static void noserver(void) {
   CHECK(s.error_message && strstr(s.error_message, where));
   CHECK_OK(cv_pipeline_destroy(p));
 
+  /* The same for a worker process: it has joined nothing, so it leaves
+   * without saying goodbye to a server it never reached. */
+  p = build();
+  bo = broker(url, "nobody", false, NULL);
+  bo.timeout_ns = CV_SEC(1);
+  CHECK_OK(cv_pipeline_set_broker(p, &bo));
+  t0 = test_now_ns();
+  CHECK_RC(cv_pipeline_start(p), CV_EIO);
+  CHECK(test_now_ns() - t0 < CV_SEC(3));
+  CHECK_OK(cv_pipeline_summary_get(p, &s));
+  printf("no server, worker: %s\n", s.error_message);
+  CHECK(s.error_message && strstr(s.error_message, where));
+  CHECK_OK(cv_pipeline_destroy(p));
+
   /* A server that goes away for longer than the timeout. */
   p = build();
   bo = broker(srv.url, run_name, true, NULL);
