@@ -450,7 +450,6 @@ int cv__process_one(cv_stage_ctx *w, void *item) {
   return rc;
 }
 
-/* Takes up to max items, waiting for one (starved time) if there is none. */
 /* A worker the controller parks leaves between batches.  One waiting for
  * input wakes every tune interval to see whether it was parked (the only
  * timed wait here: a starved stage is the one that loses workers). */
@@ -459,6 +458,7 @@ static bool leaving(const cv_stage_ctx *w) {
                               memory_order_relaxed);
 }
 
+/* Takes up to max items, waiting for one (starved time) if there is none. */
 static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
   cv__transport *in = w->st->in.t;
   int rc = get_n(in, items, max, n, CV_NOWAIT);
