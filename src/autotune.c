@@ -12,16 +12,17 @@
  * workers and reports each change to tune_cb.
  *
  * Workers.  An automatic stage has a slot (a cv_stage_ctx) for every worker
- * it could ever run; slot threads start with cv__worker_spawn and are asked
- * to leave with their `retire` flag, which the worker reads between batches
- * (a starved one wakes from its queue wait once per interval to look).  A
- * leaving worker runs worker_finish, sets `exited` and wakes the monitor,
- * which joins it.  The thread count is bounded because a slot's count
- * (`alive`) drops only when its thread was joined, and a new thread starts
- * only while the sum over all stages is below max_workers.  Close
+ * it could ever run; slot threads start with the worker loop's spawn (which
+ * the pipeline hands the controller in a cv__tune_workers: the worker loop
+ * calls this file's hooks, this file never calls the worker loop) and are
+ * asked to leave with their `retire` flag, which the worker reads between
+ * batches (a starved one wakes from its queue wait once per interval to
+ * look).  A leaving worker runs worker_finish, sets `exited` and wakes the
+ * monitor, which joins it.  The thread count is bounded because a slot's
+ * count (`alive`) drops only when its thread was joined, and a new thread
+ * starts only while the sum over all stages is below max_workers.  Close
  * propagation is untouched: a worker that leaves is one fewer `live`, and
- * cv__worker_spawn never revives a stage whose last worker closed its
- * output.
+ * spawn never revives a stage whose last worker closed its output.
  *
  * Measurements, per stage over the interval (as worker-equivalents: 1.0 is
  * one worker for the whole interval): busy, starved and blocked time from
@@ -80,6 +81,7 @@ typedef struct cv__tune {
   cv__tune_memory *mem; /* the rules' memory, per stage */
   const char **names;   /* the stages' names, for the reasons */
   cv__tune_action *acts; /* nstages + 1 */
+  cv__tune_workers workers; /* how to start a worker (from pipeline.c) */
 } cv__tune;
 
 static unsigned online_cpus(void) {
@@ -96,7 +98,7 @@ unsigned cv__tune_slots(const cv_pipeline *p, unsigned most) {
   return most && most < n ? most : n;
 }
 
-int cv__tune_create(cv_pipeline *p) {
+int cv__tune_create(cv_pipeline *p, const cv__tune_workers *workers) {
   bool any = false;
   for (size_t i = 0; i < p->nstages; i++)
     any |= p->stages[i]->auto_workers;
@@ -125,6 +127,7 @@ int cv__tune_create(cv_pipeline *p) {
   t->max_workers = pipeline_max(p);
   t->cpu_budget = p->cpu_budget ? p->cpu_budget : online_cpus();
   t->next_ns = cv__now_ns();
+  t->workers = *workers;
   p->tune = t;
   return CV_OK;
 }
@@ -314,7 +317,7 @@ static unsigned grow(cv_pipeline *p, size_t i, unsigned k) {
     cv_stage_ctx *w = &st->workers[j];
     if (w->thread_started)
       continue;
-    if (cv__worker_spawn(w) != CV_OK)
+    if (p->tune->workers.spawn(w) != CV_OK)
       break;
     started++;
     unsigned a = atomic_fetch_add(&st->alive, 1) + 1;

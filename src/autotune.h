@@ -14,9 +14,22 @@
  * smaller and not 0). */
 unsigned cv__tune_slots(const cv_pipeline *p, unsigned most);
 
+/* What the controller asks of the worker loop (pipeline_worker.c).  The
+ * pipeline (pipeline.c) hands it in, so that the arrow between the two
+ * points one way: the workers tell the controller that they start and
+ * leave (below), and the controller reaches them only through this. */
+typedef struct cv__tune_workers {
+  /* Starts a worker thread in slot w of an automatic stage whose previous
+   * thread (if any) was joined.  Returns CV_OK, CV_ECLOSED (the stage has
+   * finished: no worker may join it), CV_ESTATE (the pipeline is finished
+   * or cancelled), CV_ESYS. */
+  int (*spawn)(cv_stage_ctx *w);
+} cv__tune_workers;
+
 /* At start, once the transports exist: creates the controller if p has an
- * automatic stage.  Returns CV_OK or CV_ENOMEM. */
-int cv__tune_create(cv_pipeline *p);
+ * automatic stage, which starts workers through `workers` (copied).
+ * Returns CV_OK or CV_ENOMEM. */
+int cv__tune_create(cv_pipeline *p, const cv__tune_workers *workers);
 void cv__tune_destroy(cv_pipeline *p);
 
 /* On a worker thread (of any stage, when p has a controller): as it starts,

@@ -476,7 +476,7 @@ int cv_pipeline_start(cv_pipeline *p) {
                                               p->output.destroy,
                                               p->output.destroy_arg);
   if (rc == CV_OK)
-    rc = cv__tune_create(p);
+    rc = cv__tune_create(p, &(cv__tune_workers){.spawn = cv__worker_spawn});
   if (rc == CV_OK && p->source) {
     p->source_ctx = calloc(1, sizeof(cv_stage_ctx));
     if (p->source_ctx)

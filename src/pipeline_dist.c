@@ -26,6 +26,8 @@
 
 #include "conveyor/distributed.h"
 #include "pipeline_internal.h"
+#include "redis_run.h"
+#include "redis_session.h"
 #include "transport_redis.h"
 
 typedef struct collector {

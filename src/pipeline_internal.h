@@ -279,10 +279,4 @@ void cv__stage_stats_fill(const cv_pipeline *p, size_t i, cv_stage_stats *out);
 void cv__stage_local_stats(const cv_pipeline *p, size_t i,
                            cv_stage_stats *out);
 
-/* pipeline_worker.c: starts a worker thread in slot w of an automatic stage whose
- * previous thread (if any) was joined.  Returns CV_OK, CV_ECLOSED (the
- * stage has finished: no worker may join it), CV_ESTATE (the pipeline is
- * finished or cancelled), CV_ESYS. */
-int cv__worker_spawn(cv_stage_ctx *w);
-
 #endif /* CONVEYOR_PIPELINE_INTERNAL_H */

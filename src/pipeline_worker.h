@@ -1,8 +1,10 @@
 /* src/pipeline_worker.h - the worker loop's entry points (pipeline_worker.c),
- * for the pipeline's lifecycle (pipeline.c) and the worker controller
- * (autotune.c).  The arrows point one way: pipeline.c starts, cancels and
- * joins the threads that pipeline_worker.c runs, and those reach the queues
- * through the transports; nothing in pipeline_worker.c calls pipeline.c. */
+ * for the pipeline's lifecycle (pipeline.c).  The arrows point one way:
+ * pipeline.c starts, cancels and joins the threads that pipeline_worker.c
+ * runs, and those reach the queues through the transports; nothing in
+ * pipeline_worker.c calls pipeline.c.  The worker controller (autotune.c)
+ * starts workers through the spawn that pipeline.c hands it, and does not
+ * call into pipeline_worker.c itself. */
 #ifndef CONVEYOR_PIPELINE_WORKER_H
 #define CONVEYOR_PIPELINE_WORKER_H
 
@@ -25,6 +27,11 @@ static inline bool cv__is_cancelled(const cv_pipeline *p) {
  * source (arg: p->source_ctx). */
 void *cv__worker_main(void *arg);
 void *cv__source_main(void *arg);
+
+/* Starts a worker thread in slot w of an automatic stage: the spawn that
+ * the pipeline hands the worker controller (cv__tune_workers in autotune.h
+ * says when it may be called and what it returns). */
+int cv__worker_spawn(cv_stage_ctx *w);
 
 /* Errors and cancellation.  record_error_locked keeps the first error
  * (p->mu held); report_failure records one failed item (or source or sink
