@@ -31,6 +31,18 @@
  * towards SPIN_MAX on every slow item (glibc's rule, which lets the average
  * climb to the maximum, burns CPU on a slow consumer).
  *
+ * The budget never falls below CV__SPIN_FLOOR rounds (about 7 us) while the
+ * side's recent waits did not all end asleep: about what a sleep and a
+ * wake-up cost here, the classic bound for spinning (spin no longer than
+ * blocking would cost, and no wait costs more than twice the best choice).
+ * Without it, a capacity-1 hand-off often fell into a slow mode that could
+ * last a whole run: one hiccup longer than the shrunken budget put a side
+ * to sleep, the other then waited the 5-10 us of its wake-up, longer than
+ * its own budget, and slept too, and so on (thousands of context switches
+ * per 200,000 items and 1-5M items/s, against 10-50 and 11-14M when both
+ * keep spinning).  A hand-off between two virtual CPUs still slows down
+ * whenever the host does not run both of them at once.
+ *
  * Go's scheduler and WebKit's ParkingLot decide the same way: spin only on
  * a multicore machine with the peer running, briefly, then park.
  *
@@ -88,6 +100,7 @@
  * and every power of two after it, up to every SPIN_SAME_EVERY-th, sleep at
  * once instead of yielding (see "Sharing a CPU" in DESIGN). */
 #define CV__SPIN_MIN 16
+#define CV__SPIN_FLOOR 128 /* see DESIGN: about a sleep and a wake-up */
 #define CV__SPIN_MAX 256
 #define CV__SPIN_YIELDS 8
 #define CV__SPIN_SAME_FIRST 8
@@ -176,6 +189,8 @@ static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cp
     if (running) {
       uint32_t avg = atomic_load_explicit(&sp->avg, memory_order_relaxed), next;
       uint32_t budget = 2 * avg + CV__SPIN_MIN;
+      if (budget < CV__SPIN_FLOOR && slept < CV__SPIN_SLEPT_FIRST)
+        budget = CV__SPIN_FLOOR;
       if (budget > CV__SPIN_MAX)
         budget = CV__SPIN_MAX;
       for (uint32_t i = 0; i < budget; i++) {
