@@ -527,7 +527,8 @@ static int put(cv__ring *r, void *const *items, size_t n, size_t *done,
 
 /* One attempt: > 0 items taken, 0 nothing yet, < 0 a final code. */
 static long try_get(cv__ring *r, void **items, size_t max) {
-  if (atomic_load_explicit(&r->state, memory_order_seq_cst) == R_IMMEDIATE)
+  int st = atomic_load_explicit(&r->state, memory_order_seq_cst);
+  if (st == R_IMMEDIATE)
     return CV_ESHUTDOWN;
   uint64_t start;
   size_t k = claim_deq(r, max, &start);
@@ -536,13 +537,19 @@ static long try_get(cv__ring *r, void **items, size_t max) {
     pass_on_get(r);
     return (long)k;
   }
-  if (drained(r))
+  /* An open queue cannot be drained: close raises the state before it
+   * marks enq, so a getter that read R_OPEN above is ordered before the
+   * close, and its caller waits on the state word, which the close wakes.
+   * Not reading enq here matters for a hand-off: a getter that finds the
+   * ring empty would otherwise pull the producers' line over once per item,
+   * and the producer's next claim would have to take it back. */
+  if (st != R_OPEN && drained(r))
     return closed_code(r);
   return 0;
 }
 
 static int get(cv__ring *r, void **items, size_t max, size_t *got,
-               int64_t timeout_ns, bool *held) {
+               int64_t timeout_ns, bool *held, const cv__sleep_hook *hook) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
   unsigned midop = 0;
@@ -557,6 +564,11 @@ static int get(cv__ring *r, void **items, size_t max, size_t *got,
       if ((load_enq(r) & ~CLOSED_BIT) > d && backoff(&midop))
         continue;
       return CV_EEMPTY;
+    }
+    if (hook) { /* about to wait: see cv__queue_get_many_hooked */
+      hook->fn(hook->arg);
+      hook = NULL;
+      continue;
     }
     if (cv__spin_wait(&r->ccpu, &r->pcpu, NULL, &r->cspin, get_ready, r))
       continue;
@@ -598,9 +610,9 @@ int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
 }
 
 int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
-                 int64_t timeout_ns) {
+                 int64_t timeout_ns, const cv__sleep_hook *hook) {
   bool held = false;
-  int rc = get(r, items, max, got, timeout_ns, &held);
+  int rc = get(r, items, max, got, timeout_ns, &held, hook);
   return release(r, held, rc);
 }
 
