@@ -380,13 +380,17 @@ def render(agg, tgts, instr, meta):
     noisy = [a["workload"] + " " + a["impl"] for a in rows if a["noisy"]]
     lines.append("  %d MET, %d MISSED, %d N/A" % (met, missed, na))
     lines.append("  noisy rows (max/min > %g): %s" % (NOISY, ", ".join(noisy) or "none"))
+    chart = text_chart(agg)
+    if chart:
+        lines.append("")
+        lines.extend(chart)
     return "\n".join(lines) + "\n", missed
 
 
-def svg_chart(agg, meta):
-    """conveyor's ratio to each peer per workload (log scale), the bar at the
-    median ratio, the whisker over the per-repetition ratios."""
-    bars = []  # (workload, label, ratio, lo, hi, unbounded)
+def chart_bars(agg):
+    """The chart's bars: (workload, label, ratio, lo, hi, unbounded) for
+    conveyor against each peer, and conveyor-spsc against its two peers."""
+    bars = []
     rows = sorted(agg.values(), key=order_key)
     for w in WORKLOADS:
         for suffix, ref in (("", conveyor_impl(agg, w)), ("_spsc", "conveyor-spsc")):
@@ -401,6 +405,54 @@ def svg_chart(agg, meta):
                 rng = a.get("ratio_range" + suffix) or [a["ratio" + suffix]] * 2
                 bars.append((w, "%s / %s" % (ref, a["impl"]), a["ratio" + suffix],
                              rng[0], rng[1], not a["bounded"]))
+    return bars
+
+
+def text_chart(agg):
+    """The chart as text for results.txt (and a terminal): a log scale from
+    0.01x to 1000x, `|` at 1x, the bar from 1x to the median ratio (`#`
+    ahead, `=` behind, `:` an unbounded peer), then the ratio and the range
+    of the per-repetition ratios."""
+    import math
+    bars = chart_bars(agg)
+    if not bars:
+        return []
+    cols, lo_v, hi_v = 40, 0.01, 1000.0
+
+    def x(v):
+        v = min(max(v, lo_v), hi_v)
+        return int(round((math.log10(v) - math.log10(lo_v)) /
+                         (math.log10(hi_v) - math.log10(lo_v)) * cols))
+
+    one = x(1)
+    scale = [" "] * (cols + 1)
+    for v, t in ((0.01, "0.01x"), (1, "1x"), (100, "100x")):
+        at = max(0, min(x(v) - len(t) // 2, cols + 1 - len(t)))
+        scale[at:at + len(t)] = t
+    width = max(len(b[1]) for b in bars) + 2
+    lines = ["chart: conveyor / peer, items/s (W5: p99 latency), log scale; "
+             "bar to the median ratio, then [min..max] of the per-repetition ratios",
+             "%-*s %s" % (width + 2, "", "".join(scale))]
+    last = None
+    for w, label, r, lo, hi, unb in bars:
+        if w != last:
+            lines.append("%s: %s" % (w, DESCRIPTION.get(w, "")))
+            last = w
+        cells = [" "] * (cols + 1)
+        xr = x(r)
+        for i in range(min(xr, one), max(xr, one) + 1):
+            cells[i] = ":" if unb else ("#" if r >= 1 else "=")
+        cells[one] = "|"
+        lines.append("  %-*s %s %7s [%s..%s]%s" % (
+            width, label, "".join(cells), "%.2fx" % r, "%.2f" % lo, "%.2f" % hi,
+            " unbounded" if unb else ""))
+    return lines
+
+
+def svg_chart(agg, meta):
+    """conveyor's ratio to each peer per workload (log scale), the bar at the
+    median ratio, the whisker over the per-repetition ratios."""
+    bars = chart_bars(agg)
     if not bars:
         return None
     import math
