@@ -12,13 +12,6 @@
 
 #define CV__UNUSED(x) ((void)(x))
 
-/* What a blocking get does before its first wait (see
- * cv__queue_get_many_hooked in ring.h). */
-typedef struct cv__sleep_hook {
-  void (*fn)(void *arg);
-  void *arg;
-} cv__sleep_hook;
-
 /* Nanoseconds on CLOCK_MONOTONIC, from an arbitrary origin. */
 int64_t cv__now_ns(void);
 

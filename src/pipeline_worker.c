@@ -53,7 +53,6 @@
 
 #include "autotune.h"
 #include "pipeline_worker.h"
-#include "ring.h"
 
 #define SINK_BATCH 16
 
@@ -459,43 +458,14 @@ static bool leaving(const cv_stage_ctx *w) {
                               memory_order_relaxed);
 }
 
-/* A worker about to wait for input: see take. */
-typedef struct starving {
-  cv_stage_ctx *w;
-  int64_t t0; /* when the wait began, 0 while it has not */
-} starving;
-
-static void on_starve(void *arg) {
-  starving *sv = arg;
-  sink_flush(sv->w); /* nothing may wait in a sleeping worker's hands */
-  if (!sv->t0) /* the first of the timed waits that make up one take */
-    sv->t0 = cv__wait_begin(sv->w, CV__WAIT_STARVED);
-}
-
-/* Takes up to max items, waiting for one (starved time) if there is none.
- * From an in-process queue in one call, which hands the sink's backlog over
- * and starts the starved clock when its first attempt finds nothing (a try
- * without waiting first would read the queue's producer side once more per
- * take whenever the stage keeps up with its input); from other transports,
- * a try without waiting first. */
+/* Takes up to max items, waiting for one (starved time) if there is none. */
 static int take(cv_stage_ctx *w, void **items, size_t max, size_t *n) {
   cv__transport *in = w->st->in.t;
-  int64_t tmo = w->st->auto_workers ? w->p->tune_interval_ns : CV_FOREVER;
-  int rc;
-  if (in->queue) {
-    starving sv = {w, 0};
-    cv__sleep_hook hook = {on_starve, &sv};
-    do
-      rc = cv__queue_get_many_hooked(in->queue, items, max, n, tmo, &hook);
-    while (rc == CV_ETIMEDOUT && !leaving(w));
-    if (sv.t0)
-      cv__wait_end(w, CV__WAIT_STARVED, sv.t0);
-    return rc;
-  }
-  rc = get_n(in, items, max, n, CV_NOWAIT);
+  int rc = get_n(in, items, max, n, CV_NOWAIT);
   if (rc != CV_EEMPTY)
     return rc;
   sink_flush(w); /* nothing may wait in a sleeping worker's hands */
+  int64_t tmo = w->st->auto_workers ? w->p->tune_interval_ns : CV_FOREVER;
   int64_t t0 = cv__wait_begin(w, CV__WAIT_STARVED);
   do
     rc = get_n(in, items, max, n, tmo);

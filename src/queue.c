@@ -477,7 +477,7 @@ int cv_queue_put_many(cv_queue *q, void *const *items, size_t n, size_t *nput,
 
 /* Takes up to max items once at least one is there; the mutex is held. */
 static int get_locked(cv_queue *q, void **items, size_t max, size_t *got,
-                      int64_t timeout_ns, const cv__sleep_hook *hook) {
+                      int64_t timeout_ns) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
   int rc = CV_OK;
@@ -508,13 +508,6 @@ static int get_locked(cv_queue *q, void **items, size_t max, size_t *got,
       rc = CV_EEMPTY;
       break;
     }
-    if (hook) { /* about to wait: see cv__queue_get_many_hooked */
-      pthread_mutex_unlock(&q->mu);
-      hook->fn(hook->arg);
-      hook = NULL;
-      pthread_mutex_lock(&q->mu);
-      continue;
-    }
     if (!have_deadline) {
       deadline = cv__deadline(timeout_ns);
       have_deadline = true;
@@ -540,12 +533,12 @@ int cv_queue_get(cv_queue *q, void **item, int64_t timeout_ns) {
   size_t got;
 #if CV_HAVE_RING
   if (q->fast)
-    return cv__ring_get(q->fast, item, 1, &got, timeout_ns, NULL);
+    return cv__ring_get(q->fast, item, 1, &got, timeout_ns);
   if (q->spsc)
-    return cv__spsc_get(q->spsc, item, 1, &got, timeout_ns, NULL);
+    return cv__spsc_get(q->spsc, item, 1, &got, timeout_ns);
 #endif
   pthread_mutex_lock(&q->mu);
-  int rc = get_locked(q, item, 1, &got, timeout_ns, NULL);
+  int rc = get_locked(q, item, 1, &got, timeout_ns);
   pthread_mutex_unlock(&q->mu);
   return rc;
 }
@@ -556,24 +549,18 @@ int cv_queue_try_get(cv_queue *q, void **item) {
 
 int cv_queue_get_many(cv_queue *q, void **items, size_t max, size_t *nget,
                       int64_t timeout_ns) {
-  return cv__queue_get_many_hooked(q, items, max, nget, timeout_ns, NULL);
-}
-
-int cv__queue_get_many_hooked(cv_queue *q, void **items, size_t max,
-                              size_t *nget, int64_t timeout_ns,
-                              const cv__sleep_hook *hook) {
   if (nget)
     *nget = 0;
   if (!q || !items || !nget || max == 0 || !cv__timeout_ok(timeout_ns))
     return CV_EINVAL;
 #if CV_HAVE_RING
   if (q->fast)
-    return cv__ring_get(q->fast, items, max, nget, timeout_ns, hook);
+    return cv__ring_get(q->fast, items, max, nget, timeout_ns);
   if (q->spsc)
-    return cv__spsc_get(q->spsc, items, max, nget, timeout_ns, hook);
+    return cv__spsc_get(q->spsc, items, max, nget, timeout_ns);
 #endif
   pthread_mutex_lock(&q->mu);
-  int rc = get_locked(q, items, max, nget, timeout_ns, hook);
+  int rc = get_locked(q, items, max, nget, timeout_ns);
   pthread_mutex_unlock(&q->mu);
   return rc;
 }

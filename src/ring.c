@@ -549,7 +549,7 @@ static long try_get(cv__ring *r, void **items, size_t max) {
 }
 
 static int get(cv__ring *r, void **items, size_t max, size_t *got,
-               int64_t timeout_ns, bool *held, const cv__sleep_hook *hook) {
+               int64_t timeout_ns, bool *held) {
   int64_t deadline = 0;
   bool have_deadline = false, waited = false;
   unsigned midop = 0;
@@ -564,11 +564,6 @@ static int get(cv__ring *r, void **items, size_t max, size_t *got,
       if ((load_enq(r) & ~CLOSED_BIT) > d && backoff(&midop))
         continue;
       return CV_EEMPTY;
-    }
-    if (hook) { /* about to wait: see cv__queue_get_many_hooked */
-      hook->fn(hook->arg);
-      hook = NULL;
-      continue;
     }
     if (cv__spin_wait(&r->ccpu, &r->pcpu, NULL, &r->cspin, get_ready, r))
       continue;
@@ -610,9 +605,9 @@ int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
 }
 
 int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
-                 int64_t timeout_ns, const cv__sleep_hook *hook) {
+                 int64_t timeout_ns) {
   bool held = false;
-  int rc = get(r, items, max, got, timeout_ns, &held, hook);
+  int rc = get(r, items, max, got, timeout_ns, &held);
   return release(r, held, rc);
 }
 

@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 #include "conveyor/queue.h"
-#include "internal.h"
 
 typedef struct cv__ring cv__ring;
 
@@ -24,7 +23,7 @@ bool cv__ring_busy(cv__ring *r);
 int cv__ring_put(cv__ring *r, void *const *items, size_t n, size_t *done,
                  int64_t timeout_ns);
 int cv__ring_get(cv__ring *r, void **items, size_t max, size_t *got,
-                 int64_t timeout_ns, const cv__sleep_hook *hook);
+                 int64_t timeout_ns);
 int cv__ring_task_done(cv__ring *r, size_t n);
 int cv__ring_join(cv__ring *r, int64_t timeout_ns);
 /* close (shutdown false) or shutdown(DRAIN) (shutdown true). */
@@ -36,17 +35,6 @@ void cv__ring_discard(cv__ring *r, cv_destroy_fn destroy, void *arg);
 size_t cv__ring_size(cv__ring *r);
 bool cv__ring_is_closed(cv__ring *r);
 void cv__ring_stats(cv__ring *r, cv_queue_stats *out);
-
-/* cv_queue_get_many that calls hook->fn(hook->arg) once, with no lock held,
- * when its first attempt finds nothing and it is about to wait (spin, then
- * sleep), and then tries again.  A caller that holds work for other threads
- * hands it over there, and a caller that measures its waits starts the clock
- * there: both only when the call waits, without a separate attempt that
- * does not wait (which would read the producers' side of the queue once
- * more per call).  hook may be NULL. */
-int cv__queue_get_many_hooked(cv_queue *q, void **items, size_t max,
-                              size_t *nget, int64_t timeout_ns,
-                              const cv__sleep_hook *hook);
 
 /* cv_queue_create with flags.  CV__QUEUE_ASYMMETRIC (what cv_queue_create
  * uses) makes a ring's sleepers pay for the barrier that pairs with every

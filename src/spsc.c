@@ -443,7 +443,7 @@ static bool work_now(void *arg) {
 }
 
 static int get(cv__spsc *s, void **items, size_t max, size_t *got,
-               int64_t timeout_ns, bool *held, const cv__sleep_hook *hook) {
+               int64_t timeout_ns, bool *held) {
   int64_t deadline = -1;
   bool have_deadline = false, waited = false;
   long k;
@@ -454,11 +454,6 @@ static int get(cv__spsc *s, void **items, size_t max, size_t *got,
       break;
     if (timeout_ns == 0)
       return CV_EEMPTY;
-    if (hook) { /* about to wait: see cv__queue_get_many_hooked */
-      hook->fn(hook->arg);
-      hook = NULL;
-      continue;
-    }
     if (cv__spin_wait(&s->ccpu, &s->pcpu, &s->not_full.inside, &s->cspin,
                       work_now, s))
       continue;
@@ -492,10 +487,10 @@ static int get(cv__spsc *s, void **items, size_t max, size_t *got,
 }
 
 int cv__spsc_get(cv__spsc *s, void **items, size_t max, size_t *got,
-                 int64_t timeout_ns, const cv__sleep_hook *hook) {
+                 int64_t timeout_ns) {
   bool held = false;
   ENTER(s, getters, "get");
-  int rc = get(s, items, max, got, timeout_ns, &held, hook);
+  int rc = get(s, items, max, got, timeout_ns, &held);
   LEAVE(s, getters);
   return release(s, held, rc);
 }

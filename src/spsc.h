@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 #include "conveyor/queue.h"
-#include "internal.h"
 
 typedef struct cv__spsc cv__spsc;
 
@@ -24,7 +23,7 @@ bool cv__spsc_busy(cv__spsc *s);
 int cv__spsc_put(cv__spsc *s, void *const *items, size_t n, size_t *done,
                  int64_t timeout_ns);
 int cv__spsc_get(cv__spsc *s, void **items, size_t max, size_t *got,
-                 int64_t timeout_ns, const cv__sleep_hook *hook);
+                 int64_t timeout_ns);
 int cv__spsc_task_done(cv__spsc *s, size_t n);
 int cv__spsc_join(cv__spsc *s, int64_t timeout_ns);
 /* close (shutdown false) or shutdown(DRAIN) (shutdown true). */
