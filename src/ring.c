@@ -220,8 +220,8 @@ int cv__ring_create(cv__ring **out, size_t capacity, bool asymmetric) {
   atomic_init(&r->deq_seen, 0);
   atomic_init(&r->high_water, 0);
   atomic_init(&r->deq, 0);
-  cv__spin_init(&r->pspin);
-  cv__spin_init(&r->cspin);
+  cv__spin_init(&r->pspin, capacity);
+  cv__spin_init(&r->cspin, capacity);
   atomic_init(&r->pcpu, -1);
   atomic_init(&r->ccpu, -1);
   if (cv__event_init(&r->not_empty, asymmetric) != CV_OK)

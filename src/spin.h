@@ -31,17 +31,24 @@
  * towards SPIN_MAX on every slow item (glibc's rule, which lets the average
  * climb to the maximum, burns CPU on a slow consumer).
  *
- * The budget never falls below CV__SPIN_FLOOR rounds (about 7 us) while the
- * side's recent waits did not all end asleep: about what a sleep and a
- * wake-up cost here, the classic bound for spinning (spin no longer than
- * blocking would cost, and no wait costs more than twice the best choice).
- * Without it, a capacity-1 hand-off often fell into a slow mode that could
+ * Hand-offs.  In a queue of at most CV__SPIN_HANDOFF_CAP items every item
+ * waits for the other side, so a wait there is usually a round trip in
+ * progress.  Its budget never falls below CV__SPIN_FLOOR rounds (about
+ * 7 us) while the side's recent waits did not all end asleep: about what a
+ * sleep and a wake-up cost here, the classic bound for spinning (spin no
+ * longer than blocking would cost, and no wait costs more than twice the
+ * best choice).  Without it, a capacity-1 hand-off often fell into a slow
+ * mode that could
  * last a whole run: one hiccup longer than the shrunken budget put a side
  * to sleep, the other then waited the 5-10 us of its wake-up, longer than
  * its own budget, and slept too, and so on (thousands of context switches
  * per 200,000 items and 1-5M items/s, against 10-50 and 11-14M when both
  * keep spinning).  A hand-off between two virtual CPUs still slows down
- * whenever the host does not run both of them at once.
+ * whenever the host does not run both of them at once.  Larger queues keep
+ * the plain budget: a long wait there means the other side has stalled,
+ * and with more threads than CPUs (a pipeline's workers) a floor only took
+ * CPU time from the threads awaited (W4 with automatic batching: 26M ->
+ * 21M items/s, 60 -> 95 ns of CPU per item).
  *
  * Go's scheduler and WebKit's ParkingLot decide the same way: spin only on
  * a multicore machine with the peer running, briefly, then park.
@@ -62,22 +69,6 @@
  * split is split within a few dozen hand-offs, and a pair confined to one
  * CPU (by affinity, or a busy machine) pays for a futile sleep less and
  * less often.
- *
- * Long waits.  A side whose waits keep ending asleep (CV__SPIN_SLEPT_FIRST
- * in a row) is waiting for a peer far slower than any spin, such as a
- * producer that puts an item every millisecond.  Its yields are then only
- * system calls that cannot succeed, and they cost more than CPU: under
- * Linux's fair scheduler a thread that has used more CPU time is less
- * likely to preempt the thread that wakes it, so a consumer that yields
- * eight times per item starts only when its producer sleeps (9 us after the
- * put on this project's machines, against 3 us without the yields).  Such a
- * side skips its yields and sleeps after the short spin, except on every
- * CV__SPIN_SLEPT_PROBE-th wait; anything that comes without a sleep ends
- * the streak.  Not while the peer is known to sleep in the same queue (the
- * single-producer ring knows): a capacity-1 hand-off whose two sides took
- * turns sleeping would otherwise stay that way, each side sleeping at once
- * while the other was being woken (1.6M items/s against 5M with the
- * yields).
  *
  * The fields are shared by the threads of one side and updated with
  * relaxed atomics: a lost update of the average only makes one spin a
@@ -105,14 +96,14 @@
  * once instead of yielding (see "Sharing a CPU" in DESIGN). */
 #define CV__SPIN_MIN 16
 #define CV__SPIN_FLOOR 128 /* see DESIGN: about a sleep and a wake-up */
+#define CV__SPIN_HANDOFF_CAP 4
 #define CV__SPIN_MAX 256
 #define CV__SPIN_YIELDS 8
 #define CV__SPIN_SAME_FIRST 8
 #define CV__SPIN_SAME_EVERY 1024
-/* After CV__SPIN_SLEPT_FIRST waits in a row that ended asleep, a wait skips
- * its yields (all but every CV__SPIN_SLEPT_PROBE-th), see "Long waits". */
+/* After CV__SPIN_SLEPT_FIRST waits in a row that ended asleep, a hand-off's
+ * budget may fall below CV__SPIN_FLOOR (see "Hand-offs" in DESIGN). */
 #define CV__SPIN_SLEPT_FIRST 4
-#define CV__SPIN_SLEPT_PROBE 16
 
 /* True if the n-th wait in a row on the peer's CPU should sleep. */
 static inline bool cv__spin_same_sleeps(uint32_t n) {
@@ -130,12 +121,15 @@ typedef struct cv__spin {
   _Atomic uint32_t avg;
   _Atomic uint32_t same;
   _Atomic uint32_t slept; /* waits in a row that ended asleep */
+  uint32_t floor;         /* the least budget (0 or CV__SPIN_FLOOR), fixed */
 } cv__spin;
 
-static inline void cv__spin_init(cv__spin *s) {
+/* `capacity`: the queue's, which decides the floor (see "Hand-offs"). */
+static inline void cv__spin_init(cv__spin *s, uint64_t capacity) {
   atomic_init(&s->avg, CV__SPIN_MIN);
   atomic_init(&s->same, 0);
   atomic_init(&s->slept, 0);
+  s->floor = capacity <= CV__SPIN_HANDOFF_CAP ? CV__SPIN_FLOOR : 0;
 }
 
 /* The caller goes to sleep: counts the wait in the streak of `slept`. */
@@ -179,8 +173,6 @@ static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cp
   int other = atomic_load_explicit(peer_cpu, memory_order_relaxed);
   uint32_t same = atomic_load_explicit(&sp->same, memory_order_relaxed);
   uint32_t slept = atomic_load_explicit(&sp->slept, memory_order_relaxed);
-  bool running =
-      !peer_asleep || atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
   if (me >= 0 && other == me) {
     /* Sharing a CPU: yield to the peer, but now and then sleep instead,
      * so that the wake-up can move one of the two to an idle CPU. */
@@ -190,11 +182,13 @@ static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cp
   } else {
     if (same != 0)
       atomic_store_explicit(&sp->same, 0, memory_order_relaxed);
+    bool running =
+        !peer_asleep || atomic_load_explicit(peer_asleep, memory_order_relaxed) == 0;
     if (running) {
       uint32_t avg = atomic_load_explicit(&sp->avg, memory_order_relaxed), next;
       uint32_t budget = 2 * avg + CV__SPIN_MIN;
-      if (budget < CV__SPIN_FLOOR && slept < CV__SPIN_SLEPT_FIRST)
-        budget = CV__SPIN_FLOOR;
+      if (budget < sp->floor && slept < CV__SPIN_SLEPT_FIRST)
+        budget = sp->floor;
       if (budget > CV__SPIN_MAX)
         budget = CV__SPIN_MAX;
       for (uint32_t i = 0; i < budget; i++) {
@@ -210,10 +204,6 @@ static inline bool cv__spin_wait(_Atomic int *my_cpu, const _Atomic int *peer_cp
         atomic_store_explicit(&sp->avg, avg / 2, memory_order_relaxed);
     }
   }
-  /* Long waits: see DESIGN.  Not while the peer sleeps in this queue: it
-   * is then no slow peer, but one being woken (or about to wake us). */
-  if (running && slept >= CV__SPIN_SLEPT_FIRST && slept % CV__SPIN_SLEPT_PROBE != 0)
-    return cv__spin_gave_up(sp, slept);
   for (int i = 0; i < CV__SPIN_YIELDS; i++) {
     sched_yield();
     if (ready(arg))

@@ -215,8 +215,8 @@ int cv__spsc_create(cv__spsc **out, size_t capacity, bool asymmetric) {
   s->tail_cache = 0;
   s->cidx = 0;
   atomic_init(&s->in_get, 0);
-  cv__spin_init(&s->pspin);
-  cv__spin_init(&s->cspin);
+  cv__spin_init(&s->pspin, capacity);
+  cv__spin_init(&s->cspin, capacity);
   atomic_init(&s->pcpu, -1);
   atomic_init(&s->ccpu, -1);
   atomic_init(&s->state, S_OPEN);
