@@ -38,17 +38,16 @@
  * sleep and a wake-up cost here, the classic bound for spinning (spin no
  * longer than blocking would cost, and no wait costs more than twice the
  * best choice).  Without it, a capacity-1 hand-off often fell into a slow
- * mode that could
- * last a whole run: one hiccup longer than the shrunken budget put a side
- * to sleep, the other then waited the 5-10 us of its wake-up, longer than
- * its own budget, and slept too, and so on (thousands of context switches
- * per 200,000 items and 1-5M items/s, against 10-50 and 11-14M when both
- * keep spinning).  A hand-off between two virtual CPUs still slows down
- * whenever the host does not run both of them at once.  Larger queues keep
- * the plain budget: a long wait there means the other side has stalled,
- * and with more threads than CPUs (a pipeline's workers) a floor only took
- * CPU time from the threads awaited (W4 with automatic batching: 26M ->
- * 21M items/s, 60 -> 95 ns of CPU per item).
+ * mode that could last a whole run: one hiccup longer than the shrunken
+ * budget put a side to sleep, the other then waited the 5-10 us of its
+ * wake-up, longer than its own budget, and slept too, and so on (thousands
+ * of context switches per 200,000 items and 1-5M items/s, against 10-50
+ * and 11-14M when both keep spinning).  A hand-off between two virtual
+ * CPUs still slows down whenever the host does not run both of them at
+ * once.  Larger queues keep the plain budget: a long wait there means the
+ * other side has stalled, and with more threads than CPUs (a pipeline's
+ * workers) a floor only took CPU time from the threads awaited (W4 with
+ * automatic batching: 26M -> 21M items/s, 76 -> 95 ns of CPU per item).
  *
  * Go's scheduler and WebKit's ParkingLot decide the same way: spin only on
  * a multicore machine with the peer running, briefly, then park.
