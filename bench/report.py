@@ -408,21 +408,29 @@ def chart_bars(agg):
     return bars
 
 
+CHART_LO, CHART_HI = 0.01, 1000.0  # the charts' ratio axis, log scale
+
+
+def chart_pos(v):
+    """Where ratio v falls on the charts' axis, from 0 (CHART_LO) to 1."""
+    import math
+    v = min(max(v, CHART_LO), CHART_HI)
+    return (math.log10(v) - math.log10(CHART_LO)) / (
+        math.log10(CHART_HI) - math.log10(CHART_LO))
+
+
 def text_chart(agg):
     """The chart as text for results.txt (and a terminal): a log scale from
     0.01x to 1000x, `|` at 1x, the bar from 1x to the median ratio (`#`
     ahead, `=` behind, `:` an unbounded peer), then the ratio and the range
     of the per-repetition ratios."""
-    import math
     bars = chart_bars(agg)
     if not bars:
         return []
-    cols, lo_v, hi_v = 40, 0.01, 1000.0
+    cols = 40
 
     def x(v):
-        v = min(max(v, lo_v), hi_v)
-        return int(round((math.log10(v) - math.log10(lo_v)) /
-                         (math.log10(hi_v) - math.log10(lo_v)) * cols))
+        return int(round(chart_pos(v) * cols))
 
     one = x(1)
     scale = [" "] * (cols + 1)
@@ -455,15 +463,11 @@ def svg_chart(agg, meta):
     bars = chart_bars(agg)
     if not bars:
         return None
-    import math
-    lo_v, hi_v = 0.01, 1000.0
     left, width, bar_h, gap = 300, 520, 14, 4
     x0, x1 = left, left + width
 
     def x(v):
-        v = min(max(v, lo_v), hi_v)
-        return x0 + (math.log10(v) - math.log10(lo_v)) / (
-            math.log10(hi_v) - math.log10(lo_v)) * width
+        return x0 + chart_pos(v) * width
 
     out, y, last = [], 60, None
     for w, label, r, lo, hi, unb in bars:
