@@ -166,9 +166,12 @@ int cv_pipeline_create(cv_pipeline **out, const cv_pipeline_options *opts) {
       o.progress_interval_ns < 0 || o.tune_interval_ns < 0 ||
       !capacity_ok(o.output_capacity))
     return CV_EINVAL;
-  cv_pipeline *p = calloc(1, sizeof(*p));
+  /* Aligned for the sink's lines (see struct cv_pipeline); the size is a
+   * multiple of the alignment, as aligned_alloc wants. */
+  cv_pipeline *p = aligned_alloc(CV__CACHE_LINE, sizeof(*p));
   if (!p)
     return CV_ENOMEM;
+  memset(p, 0, sizeof(*p));
   p->wake_fd[0] = p->wake_fd[1] = -1;
   p->core = &core_table;
   p->name = dup_str(o.name ? o.name : "pipeline");

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -177,7 +178,6 @@ struct cv_pipeline {
   cv_sink_fn sink;
   void *sink_arg;
   bool sink_concurrent; /* calls may overlap: no sink_mu */
-  pthread_mutex_t sink_mu; /* one sink call at a time (see sink_deliver) */
   cv_progress_fn progress;
   void *progress_arg;
   int64_t progress_interval_ns;
@@ -220,8 +220,13 @@ struct cv_pipeline {
   pthread_t source_thread, monitor_thread;
   bool source_started, monitor_started;
 
-  /* The sink's counters, added to by the last stage's workers. */
+  /* The sink's lock and counters, which the last stage's workers write on
+   * every turn at the sink: on cache lines of their own, away from the
+   * fields every put and every worker reads (source, sink, cancelled...),
+   * which would otherwise move between CPUs with each turn. */
+  alignas(CV__CACHE_LINE) pthread_mutex_t sink_mu; /* one sink call at a time (see sink_deliver) */
   _Atomic uint64_t sink_taken, sink_ok, sink_failed, sink_dropped;
+  alignas(CV__CACHE_LINE) char sink_end_; /* nothing else on their lines */
 
   pthread_mutex_t join_mu;
   bool joined;
