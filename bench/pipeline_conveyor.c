@@ -13,14 +13,18 @@
  * every stage's `batch` option to n (1: strictly one item per take, like the
  * hand-wired pipelines) and, for n > 1, feeds n items per
  * cv_pipeline_put_many() call; the result is then reported as
- * conveyor-pipeline-b<n>.  BENCH_PIPELINE_STATS=1 prints the statistics
- * table on stderr. */
+ * conveyor-pipeline-b<n>.  BENCH_PIPELINE_WORKERS=auto gives every stage
+ * CV_WORKERS_AUTO instead of the seed's fixed counts (the pipeline picks
+ * them within its thread budget, see docs/pipeline.md), reported as
+ * conveyor-pipeline-auto[-b<n>].  BENCH_PIPELINE_STATS=1 prints the
+ * statistics table on stderr. */
 #include "bench.h"
 
 #include <conveyor.h>
 #include <conveyor/pipeline.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static bench_sum got; /* the sink runs on one thread: no lock needed */
 
@@ -42,6 +46,10 @@ int main(int argc, char **argv) {
   bench_parse(&o, argc, argv);
   const char *b = getenv("BENCH_PIPELINE_BATCH");
   size_t batch = b && *b ? (size_t)strtoul(b, NULL, 10) : CV_BATCH_AUTO;
+  const char *wk = getenv("BENCH_PIPELINE_WORKERS");
+  bool auto_workers = wk && !strcmp(wk, "auto");
+  if (wk && *wk && !auto_workers)
+    bench_die("BENCH_PIPELINE_WORKERS: only \"auto\" is known, not \"%s\"", wk);
   static const char *const names[] = {"download", "resize", "upload", "s3",
                                       "s4", "s5", "s6", "s7"};
   cv_pipeline *p;
@@ -49,7 +57,8 @@ int main(int argc, char **argv) {
   check(cv_pipeline_create(&p, &po), "create");
   for (int s = 0; s < o.nstages; s++) {
     cv_stage_options so = {.name = names[s], .fn = pass_on,
-                           .workers = (unsigned)o.stages[s],
+                           .workers = auto_workers ? CV_WORKERS_AUTO
+                                                   : (unsigned)o.stages[s],
                            .capacity = o.capacity, .batch = batch};
     check(cv_pipeline_add_stage(p, &so), "add_stage");
   }
@@ -85,21 +94,34 @@ int main(int argc, char **argv) {
     bench_die("W4: summary: fed %llu delivered %llu (want %llu), balanced %d",
               (unsigned long long)sum.fed, (unsigned long long)sum.delivered,
               (unsigned long long)o.items, cv_pipeline_summary_balanced(&sum));
+  unsigned peak[8] = {0};
+  for (int s = 0; s < o.nstages; s++) {
+    cv_stage_stats ss;
+    check(cv_pipeline_stage_stats(p, (size_t)s, &ss), "stage_stats");
+    peak[s] = ss.workers_peak;
+  }
   check(cv_pipeline_destroy(p), "destroy");
   bench_sum want = bench_sum_expected(o.items);
   bench_sum_check("W4", &got, &want);
 
-  char name[64] = "conveyor-pipeline", notes[32] = "-", extra[64];
+  /* Named after the configuration: conveyor-pipeline[-auto][-b<n>]. */
+  char name[64], notes[48], extra[64];
+  snprintf(name, sizeof name, "conveyor-pipeline%s", auto_workers ? "-auto" : "");
   if (batch == CV_BATCH_AUTO) {
-    snprintf(notes, sizeof notes, "batch=auto");
+    snprintf(notes, sizeof notes, "%sbatch=auto", auto_workers ? "workers=auto," : "");
   } else {
-    snprintf(name, sizeof name, "conveyor-pipeline-b%zu", batch);
-    snprintf(notes, sizeof notes, "batch=%zu", batch);
+    size_t len = strlen(name);
+    snprintf(name + len, sizeof name - len, "-b%zu", batch);
+    snprintf(notes, sizeof notes, "%sbatch=%zu", auto_workers ? "workers=auto," : "", batch);
   }
   size_t len = (size_t)snprintf(extra, sizeof extra, "stages=");
   for (int s = 0; s < o.nstages && len < sizeof extra; s++)
     len += (size_t)snprintf(extra + len, sizeof extra - len, "%s%d",
                             s ? "/" : "", o.stages[s]);
+  if (auto_workers) /* the most workers each stage ran at once */
+    for (int s = 0; s < o.nstages && len < sizeof extra; s++)
+      len += (size_t)snprintf(extra + len, sizeof extra - len, "%s%u",
+                              s ? "/" : "\tpeak=", peak[s]);
   bench_report(&o, name, notes, o.items, elapsed, cpu, extra);
   return 0;
 }

@@ -3,7 +3,8 @@
 Usage: report.py RAW OUTDIR [--meta key=value ...] [--strict]
 
 RAW holds, one per line, the tab-separated key=value lines the drivers print
-("result ...", with the repetition run.sh added as rep=N) and the instruction
+("result ...", with the repetition and the inter-CPU round trip measured
+just before it that run.sh added as rep=N and rt_ns=NS) and the instruction
 counts run.sh measured ("instr ...").  Writes OUTDIR/results.tsv (one row per
 workload and implementation), OUTDIR/results.json (everything, plus every
 repetition, the targets and the run's metadata), OUTDIR/results.txt (the
@@ -11,7 +12,8 @@ table as printed) and OUTDIR/ratios.svg (the chart).
 
 Per row: wall items/s as median [min..max] over the repetitions, CPU ns per
 item (user + system of the whole process over the timed interval) as median
-[min..max], the load average range over the repetitions, the largest peak
+[min..max], the load average range over the repetitions, the inter-CPU
+round trips before them (bench/probe.c) as median [min..max], the largest peak
 RSS, and conveyor's ratio to the peer (conveyor's median items/s / the
 peer's: above 1 means conveyor is faster) with, in the chart, the range of
 the per-repetition ratios (repetition r of conveyor against repetition r of
@@ -37,7 +39,7 @@ DESCRIPTION = {
     "W2": "4P4C, capacity 1024",
     "W2x16": "16P16C, capacity 1024",
     "W3": "1P1C, capacity 1 (hand-off)",
-    "W4": "pipeline 3/4/5 workers, no-op stages",
+    "W4": "the seed's pipeline, 3/4/5 workers (-auto: automatic workers), no-op stages",
     "W5": "wake-up latency, 1 item per ms",
     "W6": "batches of 64, 1P1C, capacity 1024",
 }
@@ -94,6 +96,14 @@ def fnum(r, k):
         return None
 
 
+def notes_of(rs):
+    """A row's notes, and for automatic workers the most workers each stage
+    ran (peak=A/B/C), every distinct value the repetitions saw."""
+    notes = rs[0].get("notes", "-")
+    peaks = sorted({r["peak"] for r in rs if "peak" in r})
+    return notes + " peak=" + ",".join(peaks) if peaks else notes
+
+
 def aggregate(rows):
     groups = {}
     for r in rows:
@@ -104,6 +114,7 @@ def aggregate(rows):
         rates = [float(r["rate"]) for r in rs]
         cpus = [v for v in (fnum(r, "cpu_ns_per_item") for r in rs) if v is not None]
         loads = [v for v in (fnum(r, "load1") for r in rs) if v is not None and v >= 0]
+        rts = [v for v in (fnum(r, "rt_ns") for r in rs) if v is not None and v > 0]
         a = {
             "workload": key[0], "impl": key[1], "runs": len(rs),
             "items": int(rs[0]["items"]),
@@ -114,14 +125,18 @@ def aggregate(rows):
             "cpu_ns_max": max(cpus) if cpus else None,
             "load_min": min(loads) if loads else None,
             "load_max": max(loads) if loads else None,
+            "rt_median": statistics.median(rts) if rts else None,
+            "rt_min": min(rts) if rts else None,
+            "rt_max": max(rts) if rts else None,
             "pinned": any(r.get("pinned") == "1" for r in rs),
             "noisy": min(rates) > 0 and max(rates) / min(rates) > NOISY,
             "rss_kb_max": max(int(r["rss_kb"]) for r in rs),
-            "notes": rs[0].get("notes", "-"),
+            "notes": notes_of(rs),
             "bounded": key[1] not in UNBOUNDED,
             "reps": [{"rep": r.get("rep"), "rate": float(r["rate"]),
                       "cpu_ns_per_item": fnum(r, "cpu_ns_per_item"),
                       "load1": fnum(r, "load1"),
+                      "rt_ns": fnum(r, "rt_ns"),
                       "p99_ns": fnum(r, "p99_ns")} for r in rs],
         }
         if "p99_ns" in rs[0]:
@@ -241,6 +256,22 @@ def targets(agg):
         a16["rate_median"] / a2["rate_median"] if a2 and a16 else None, 0.5)
     cv4 = conveyor_impl(agg, "W4")
     add("W4 %s/glib-bounded >= 1" % cv4, wall("W4", cv4, "glib-bounded"), 1.0)
+    # The pipeline against the seed's pipeline wired by hand: one item at a
+    # time, ahead of Go and crossbeam and within 1.3x of conveyor's own
+    # queues; with automatic batching, at least twice Go.  Each with the
+    # seed's 3/4/5 workers and with automatic workers.
+    for impl, how in (("conveyor-pipeline-b1", "one at a time, 3/4/5 workers"),
+                      ("conveyor-pipeline-auto-b1", "one at a time, automatic workers")):
+        if get("W4", impl) is None:
+            continue
+        for peer in ("go", "crossbeam"):
+            add("W4 %s/%s > 1" % (impl, peer), wall("W4", impl, peer), 1.0, True, how)
+        add("W4 %s/conveyor >= 1/1.3" % impl, wall("W4", impl, "conveyor"), 1 / 1.3,
+            note=how + "; within 1.3x of the queues wired by hand")
+    for impl, how in (("conveyor-pipeline", "automatic batching, 3/4/5 workers"),
+                      ("conveyor-pipeline-auto", "automatic batching and workers")):
+        if get("W4", impl) is not None:
+            add("W4 %s/go >= 2" % impl, wall("W4", impl, "go"), 2.0, note=how)
     # Unbounded peers: shown, not counted.
     for w in WORKLOADS:
         for peer in sorted(UNBOUNDED):
@@ -249,7 +280,7 @@ def targets(agg):
                 res.append({"target": "%s %s/%s" % (w, conveyor_impl(agg, w), peer),
                             "ratio": v, "need": None, "status": "INFO",
                             "note": "unbounded peer, not counted"})
-    # Batched pipeline configurations: shown, not counted.
+    # The pipeline's other configurations against glib: shown, not counted.
     for (w, impl), a in sorted(agg.items()):
         if w == "W4" and is_variant(impl):
             p = agg.get((w, "glib-bounded"))
@@ -257,7 +288,7 @@ def targets(agg):
                 res.append({"target": "W4 %s/glib-bounded >= 1" % impl,
                             "ratio": a["rate_median"] / p["rate_median"],
                             "need": 1.0, "status": "INFO",
-                            "note": "batched configuration, not counted"})
+                            "note": "another configuration, not counted"})
     return res
 
 
@@ -297,6 +328,18 @@ def fmt_ratio(v):
     return "-" if v is None else "%.2fx" % v
 
 
+def round_trips(agg):
+    """(median, min, max, count, count above twice the min) of the inter-CPU
+    round trips measured before the run's repetitions, or None."""
+    rts = [x["rt_ns"] for a in agg.values() for x in a["reps"]
+           if x.get("rt_ns") is not None and x["rt_ns"] > 0]
+    if not rts:
+        return None
+    lo = min(rts)
+    return (statistics.median(rts), lo, max(rts), len(rts),
+            sum(v > 2 * lo for v in rts))
+
+
 def render(agg, tgts, instr, meta):
     lines = []
     lines.append("conveyor benchmark  %s" % "  ".join(
@@ -307,10 +350,16 @@ def render(agg, tgts, instr, meta):
                  "W5: peer p99 / conveyor p99); above 1 means conveyor is ahead;")
     lines.append("lim = fraction of the spin-only limit ring; NOISY = max/min "
                  "items/s above %g" % NOISY)
+    lines.append("rt = inter-CPU round trip in ns measured just before each repetition "
+                 "(bench/probe.c): median [min..max]")
+    rt = round_trips(agg)
+    if rt:
+        lines.append("round trips of this run: median %.0f ns [%.0f..%.0f] over %d "
+                     "repetitions, %d of them above twice the fastest" % rt)
     lines.append("")
-    hdr = "%-6s %-18s %-26s %-22s %-10s %6s %7s %7s %5s %s" % (
+    hdr = "%-6s %-25s %-26s %-22s %-10s %-15s %6s %7s %7s %5s %s" % (
         "work", "implementation", "items/s median [min..max]",
-        "cpu ns/item [min..max]", "load", "RSS MB", "ratio", "spsc", "lim", "notes")
+        "cpu ns/item [min..max]", "load", "rt", "RSS MB", "ratio", "spsc", "lim", "notes")
     lines.append(hdr)
     lines.append("-" * len(hdr))
 
@@ -336,8 +385,10 @@ def render(agg, tgts, instr, meta):
         if a["noisy"]:
             notes = "NOISY " + notes
         lim = "-" if a.get("of_limit") is None else "%.2f" % a["of_limit"]
-        return "%-6s %-18s %-26s %-22s %-10s %6.1f %7s %7s %5s %s" % (
-            w, a["impl"], perf, cpu, load, a["rss_kb_max"] / 1024.0,
+        rt = ("%.0f [%.0f..%.0f]" % (a["rt_median"], a["rt_min"], a["rt_max"])
+              if a.get("rt_median") is not None else "-")
+        return "%-6s %-25s %-26s %-22s %-10s %-15s %6.1f %7s %7s %5s %s" % (
+            w, a["impl"], perf, cpu, load, rt, a["rss_kb_max"] / 1024.0,
             fmt_ratio(a.get("ratio")), fmt_ratio(a.get("ratio_spsc")), lim, notes)
 
     rows = sorted(agg.values(), key=order_key)
@@ -553,7 +604,7 @@ def main():
         f.write(text)
     cols = ["workload", "impl", "runs", "items", "rate_median", "rate_min",
             "rate_max", "cpu_ns_median", "cpu_ns_min", "cpu_ns_max", "load_min",
-            "load_max", "noisy", "rss_kb_max", "p50_ns", "p99_ns", "max_ns",
+            "load_max", "rt_median", "rt_min", "rt_max", "noisy", "rss_kb_max", "p50_ns", "p99_ns", "max_ns",
             "ratio", "cpu_ratio", "ratio_spsc", "of_limit", "notes"]
     with open(outdir + "/results.tsv", "w") as f:
         f.write("\t".join(cols) + "\n")

@@ -12,6 +12,7 @@
 #   --only      workloads to run (W1 W2 W2x16 W3 W4 W5 W6)
 #   --impls     drivers to run (conveyor conveyor_spsc limit
 #               conveyor_pipeline conveyor_pipeline_b1 conveyor_pipeline_b64
+#               conveyor_pipeline_auto conveyor_pipeline_auto_b1
 #               mutexcv glib glib_bounded tbb moodycamel moodycamel_tok moodycamel_spsc
 #               crossbeam go python)
 #   --pin       pin each C/C++ driver's threads to distinct CPUs (BENCH_PIN=1)
@@ -121,11 +122,14 @@ workloads=(W1 W2 W2x16 W3 W4 W5 W6)
 
 all_impls=(conveyor conveyor_spsc limit mutexcv glib glib_bounded tbb moodycamel moodycamel_tok
            moodycamel_spsc crossbeam go python)
-[ -x "$bin/bench_conveyor_pipeline" ] && all_impls=(conveyor_pipeline conveyor_pipeline_b1 conveyor_pipeline_b64 "${all_impls[@]}")
+[ -x "$bin/bench_conveyor_pipeline" ] &&
+  all_impls=(conveyor_pipeline conveyor_pipeline_b1 conveyor_pipeline_b64
+             conveyor_pipeline_auto conveyor_pipeline_auto_b1 "${all_impls[@]}")
 if [ -n "$impls" ]; then IFS=, read -r -a sel <<<"$impls"; else sel=("${all_impls[@]}"); fi
 drivers=()
 for d in "${sel[@]}"; do
-  if [ "$d" = python ] || [ -x "$bin/bench_${d%_b[0-9]*}" ]; then drivers+=("$d")
+  exe=${d%_b[0-9]*}; exe=${exe%_auto}   # a pipeline configuration's driver
+  if [ "$d" = python ] || [ -x "$bin/bench_$exe" ]; then drivers+=("$d")
   else echo "bench: no driver bench_$d (library missing?), left out" >&2; fi
 done
 
@@ -159,8 +163,23 @@ cmd_for() { # label driver items -> prints the command, or nothing if n/a
       if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_BATCH=1 $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
     conveyor_pipeline_b64)
       if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_BATCH=64 $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
+    conveyor_pipeline_auto)
+      if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_WORKERS=auto $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
+    conveyor_pipeline_auto_b1)
+      if [ "$w" = W4 ]; then echo "env BENCH_PIPELINE_WORKERS=auto BENCH_PIPELINE_BATCH=1 $bin/bench_conveyor_pipeline ${args[$w]} --items $n --label W4"; fi ;;
     *) echo "$bin/bench_$d ${args[$w]} --items $n --label $w" ;;
   esac
+}
+
+# The inter-CPU round trip right before each run (bench/probe.c): on a
+# virtual machine it moves with the host's placement of the virtual CPUs,
+# and every cross-CPU hand-off pays it.  -1: not measured.
+round_trip() {
+  local v=""
+  if [ -x "$bin/bench_probe" ]; then
+    v=$("$bin/bench_probe" 2>/dev/null | grep -o 'rt_ns=[-0-9]*' | cut -d= -f2) || v=""
+  fi
+  echo "${v:--1}"
 }
 
 out=$build
@@ -186,12 +205,13 @@ for ((r = 0; r < reps; r++)); do
         [ "$r" = 0 ] && echo "$cmd"
         continue
       fi
+      rt=$(round_trip)
       if line=$(timeout "$timeout_s" $cmd 2>"$out/stderr.last"); then
-        printf '%s\n' "$line" | grep '^result' | sed "s/\$/\trep=$r/" >>"$raw" || {
+        printf '%s\n' "$line" | grep '^result' | sed "s/\$/\trep=$r\trt_ns=$rt/" >>"$raw" || {
           echo "bench: FAILED: $w $d printed no result line" >&2; failed=1; }
         rate=$(printf '%s\n' "$line" | grep -o 'rate=[0-9.]*' | cut -d= -f2)
         cpu=$(printf '%s\n' "$line" | grep -o 'cpu_ns_per_item=[0-9.]*' | cut -d= -f2)
-        printf 'bench: [%d/%d] %-6s %-18s %14.0f items/s %10s cpu ns/item\n' $((r + 1)) "$reps" "$w" "$d" "$rate" "${cpu:--}" >&2
+        printf 'bench: [%d/%d] %-6s %-18s %14.0f items/s %10s cpu ns/item %6s ns round trip\n' $((r + 1)) "$reps" "$w" "$d" "$rate" "${cpu:--}" "$rt" >&2
       else
         rc=$?
         echo "bench: FAILED (exit $rc): $cmd" >&2
