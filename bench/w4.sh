@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift ;;
     --items) items=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "w4.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
