@@ -373,7 +373,7 @@ def fmt_ratio(v):
 
 
 def round_trips(agg):
-    """(median, min, max, count, count above twice the min) of the inter-CPU
+    """(median, min, max, count, count above FAST_RT x the min) of the inter-CPU
     round trips measured before the run's repetitions, or None."""
     rts = [x["rt_ns"] for a in agg.values() for x in a["reps"]
            if x.get("rt_ns") is not None and x["rt_ns"] > 0]
@@ -381,7 +381,7 @@ def round_trips(agg):
         return None
     lo = min(rts)
     return (statistics.median(rts), lo, max(rts), len(rts),
-            sum(v > 2 * lo for v in rts))
+            sum(v > FAST_RT * lo for v in rts))
 
 
 def render(agg, tgts, instr, meta):
@@ -399,7 +399,7 @@ def render(agg, tgts, instr, meta):
     rt = round_trips(agg)
     if rt:
         lines.append("round trips of this run: median %.0f ns [%.0f..%.0f] over %d "
-                     "repetitions, %d of them above twice the fastest" % rt)
+                     "repetitions, %d of them above %gx the fastest" % (rt + (FAST_RT,)))
     lines.append("")
     hdr = "%-6s %-25s %-26s %-22s %-10s %-15s %6s %7s %7s %5s %s" % (
         "work", "implementation", "items/s median [min..max]",
